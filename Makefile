@@ -1,0 +1,46 @@
+# Two commands on a fresh machine with only Python >= 3.11 and make:
+#   make run    install, start PostgreSQL (embedded unless DATABASE_URL is set), migrate,
+#               seed DEMO_USERS contacts if empty, serve on http://127.0.0.1:$(PORT)
+#   make test   install and run the whole test suite against real PostgreSQL
+PYTHON ?= python3
+PORT ?= 8000
+DEMO_USERS ?= 100000
+TOOLS := .data/tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: install run test lint bench stop browser
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv>=0.5,<1"
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+install: $(VENV)/.synced
+
+run: install
+	$(PY) manage.py serve --port $(PORT) --demo-users $(DEMO_USERS)
+
+test: install browser
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+bench: install
+	$(PY) manage.py bench --users 3000000
+
+# Debian's chromium for the browser tests (Playwright never downloads its own browser).
+browser:
+	@command -v chromium >/dev/null || bash .ci/install-chromium
+
+stop: install
+	$(PY) -m config.embedded_pg stop
