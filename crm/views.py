@@ -1,5 +1,17 @@
+from __future__ import annotations
+
+import time
+from urllib.parse import urlencode
+
+import orjson
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.http import require_GET
+
+from crm.pagination import Cursor, decode_cursor, encode_cursor
+from crm.params import InvalidParams, ListQuery, ValueError_, parse_list_params
+from crm.responses import error_response, errors_response, raw_json_response
+from crm.selectors import Count, Page, contact_count, contact_page
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -9,3 +21,73 @@ def healthz(request: HttpRequest) -> JsonResponse:
     except DatabaseError:
         return JsonResponse({"status": "error", "database": "unreachable"}, status=503)
     return JsonResponse({"status": "ok"})
+
+
+def _link(request: HttpRequest, **changes: str | int | None) -> str:
+    params = request.GET.copy()
+    for name, value in changes.items():
+        params.pop(name, None)
+        if value is not None:
+            params[name] = str(value)
+    return request.build_absolute_uri(f"{request.path}?{urlencode(sorted(params.items()))}")
+
+
+def _page_links(request: HttpRequest, query: ListQuery, page: Page) -> tuple[str | None, ...]:
+    number = query.page or 1
+    return (
+        _link(request, page=number + 1) if page.has_more else None,
+        _link(request, page=number - 1) if number > 1 else None,
+    )
+
+
+def _cursor_links(request: HttpRequest, query: ListQuery, page: Page,
+                  cursor: Cursor | None) -> tuple[str | None, ...]:  # fmt: skip
+    def link(values: list | None, backwards: bool) -> str | None:
+        if values is None:
+            return None
+        token = encode_cursor(query.ordering, values, backwards=backwards)
+        return _link(request, cursor=token, page=None)
+
+    backwards = cursor is not None and cursor.backwards
+    boundary = cursor.values if cursor else None
+    more_after = page.has_more if not backwards else True
+    more_before = cursor is not None if not backwards else page.has_more
+    after = page.last_keys or (boundary if backwards else None)
+    before = page.first_keys or (boundary if not backwards else None)
+    return (link(after, False) if more_after else None,
+            link(before, True) if more_before else None)  # fmt: skip
+
+
+def _body(query: ListQuery, page: Page, count: Count, links: tuple[str | None, ...]) -> bytes:
+    head = {"count": count.value, "count_exact": count.exact, "next": links[0],
+            "previous": links[1], "page": query.page, "page_size": query.page_size,
+            "num_pages": -(-count.value // query.page_size) if query.page else None}  # fmt: skip
+    rows = ",".join(page.rows_json).encode()
+    return orjson.dumps(head)[:-1] + b',"results":[' + rows + b"]}"
+
+
+def _server_timing(timings: dict[str, float]) -> str:
+    return ", ".join(f"{name};dur={seconds * 1000:.2f}" for name, seconds in timings.items())
+
+
+@require_GET
+def appuser_list(request: HttpRequest) -> HttpResponse:
+    try:
+        query = parse_list_params(dict(request.GET.lists()))
+        cursor = decode_cursor(query.cursor, query.ordering) if query.cursor else None
+    except InvalidParams as invalid:
+        return errors_response(invalid.errors)
+    except ValueError_ as error:
+        return error_response("cursor", f"cursor {error}", 400)
+    page = contact_page(query, cursor)
+    if query.page and query.page > 1 and not page.rows_json:
+        return error_response("page", f"page {query.page} is past the last page", 404)
+    started = time.perf_counter()
+    count = contact_count(query)
+    page.timings["count"] = time.perf_counter() - started
+    links = _page_links(request, query, page) if query.page else _cursor_links(
+        request, query, page, cursor)  # fmt: skip
+    started = time.perf_counter()
+    body = _body(query, page, count, links)
+    page.timings["serialize"] = time.perf_counter() - started
+    return raw_json_response(body, headers={"Server-Timing": _server_timing(page.timings)})

@@ -1,0 +1,81 @@
+"""The one registry of what can be filtered, searched and sorted.
+
+Every public field name maps to one column of the read model `crm_contactrow`; filters,
+ordering, the OpenAPI schema and the exports are all driven from here, so a name that is not
+in FIELDS can never reach SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Kind(Enum):
+    TEXT = "text"
+    INTEGER = "integer"
+    DATE = "date"
+    DATETIME = "datetime"
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str  # public name, e.g. "address__city"
+    column: str  # column of crm_contactrow
+    kind: Kind
+    nullable: bool = False
+    maximum: int = 2**63 - 1  # for integers: the column's range
+
+    @property
+    def lookups(self) -> tuple[str, ...]:
+        return LOOKUPS[self.kind]
+
+
+COMMON_LOOKUPS = ("exact", "in", "isnull")
+TEXT_LOOKUPS = ("iexact", "contains", "icontains", "startswith", "istartswith", "endswith",
+                "iendswith")  # fmt: skip
+RANGE_LOOKUPS = ("gt", "gte", "lt", "lte", "range")
+PART_LOOKUPS = ("year", "month", "day")
+LOOKUPS: dict[Kind, tuple[str, ...]] = {
+    Kind.TEXT: COMMON_LOOKUPS + TEXT_LOOKUPS,
+    Kind.INTEGER: COMMON_LOOKUPS + RANGE_LOOKUPS,
+    Kind.DATE: COMMON_LOOKUPS + RANGE_LOOKUPS + PART_LOOKUPS,
+    Kind.DATETIME: COMMON_LOOKUPS + RANGE_LOOKUPS + PART_LOOKUPS,
+}
+
+_INT32 = 2**31 - 1
+_T, _I, _D, _DT = Kind.TEXT, Kind.INTEGER, Kind.DATE, Kind.DATETIME
+
+FIELDS: dict[str, Field] = {
+    f.name: f
+    for f in (
+        Field("id", "id", _I),
+        Field("first_name", "first_name", _T),
+        Field("last_name", "last_name", _T),
+        Field("gender", "gender", _T),
+        Field("customer_id", "customer_id", _T),
+        Field("phone_number", "phone_number", _T),
+        Field("created", "created", _DT),
+        Field("birthday", "birthday", _D, nullable=True),
+        Field("last_updated", "last_updated", _DT),
+        Field("address__id", "address_id", _I),
+        Field("address__street", "address_street", _T),
+        Field("address__street_number", "address_street_number", _T),
+        Field("address__city_code", "address_city_code", _T),
+        Field("address__city", "address_city", _T),
+        Field("address__country", "address_country", _T),
+        Field("relationship__id", "relationship_id", _I, nullable=True),
+        Field("relationship__points", "relationship_points", _I, nullable=True, maximum=_INT32),
+        Field("relationship__created", "relationship_created", _DT, nullable=True),
+        Field("relationship__last_activity", "relationship_last_activity", _DT, nullable=True),
+    )
+}
+
+# `search` matches each term against these (through crm_contactrow.search_text).
+SEARCH_FIELDS = ("first_name", "last_name", "customer_id", "phone_number", "address__street",
+                 "address__city")  # fmt: skip
+
+PAGE_SIZE_DEFAULT = 25
+PAGE_SIZE_MAX = 500
+EXACT_COUNT_LIMIT = 10_000  # counts up to this are exact; above, the planner's estimate
+CONTROL_PARAMS = ("page", "page_size", "cursor", "ordering", "search", "count")

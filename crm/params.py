@@ -1,0 +1,227 @@
+"""Strict parsing of the list's query string into a ListQuery, or a list of errors.
+
+Nothing is silently ignored: an unknown parameter, field or lookup, a value that does not
+parse as the field's type, a repeated parameter, all answer 400 naming the parameter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from crm.fields import (
+    CONTROL_PARAMS,
+    FIELDS,
+    PAGE_SIZE_DEFAULT,
+    PAGE_SIZE_MAX,
+    Field,
+    Kind,
+)
+
+MAX_VALUE_LENGTH = 1000
+MAX_IN_VALUES = 1000
+MAX_SEARCH_TERMS = 10
+MAX_ORDERING_KEYS = 5
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+PART_RANGES = {"year": (1, 9999), "month": (1, 12), "day": (1, 31)}
+
+
+class InvalidParams(Exception):
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Filter:
+    field: Field
+    lookup: str
+    value: Any  # already parsed: a scalar, a list (in, range) or a bool (isnull)
+
+
+@dataclass(frozen=True)
+class OrderKey:
+    field: Field
+    descending: bool
+
+
+@dataclass
+class ListQuery:
+    filters: list[Filter] = field(default_factory=list)
+    search: list[str] = field(default_factory=list)
+    ordering: list[OrderKey] = field(default_factory=list)  # ends with id, always
+    ordering_param: str = "id"
+    page_size: int = PAGE_SIZE_DEFAULT
+    page: int | None = None
+    cursor: str | None = None
+    count_exact: bool = False
+
+
+class ValueError_(ValueError):
+    """A value that does not parse; the message says what is allowed."""
+
+
+def check_text(raw: str) -> str:
+    if "\x00" in raw:
+        raise ValueError_("must not contain NUL characters")
+    if len(raw) > MAX_VALUE_LENGTH:
+        raise ValueError_(f"is longer than {MAX_VALUE_LENGTH} characters")
+    return raw
+
+
+def parse_scalar(f: Field, raw: str) -> Any:
+    check_text(raw)
+    if f.kind is Kind.TEXT:
+        return raw
+    if f.kind is Kind.INTEGER:
+        return parse_integer(raw, -f.maximum - 1, f.maximum)
+    if f.kind is Kind.DATE:
+        return parse_date(raw)
+    return parse_datetime(raw)
+
+
+def parse_integer(raw: str, low: int, high: int) -> int:
+    if not _INTEGER.fullmatch(raw) or not low <= int(raw) <= high:
+        raise ValueError_(f"expects an integer from {low} to {high}, got {raw!r}")
+    return int(raw)
+
+
+def parse_date(raw: str) -> date:
+    try:
+        if not _DATE.fullmatch(raw):
+            raise ValueError
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ValueError_(f"expects a date YYYY-MM-DD, got {raw!r}") from None
+
+
+def parse_datetime(raw: str) -> datetime:
+    """ISO 8601; a value without an offset means UTC."""
+    try:
+        if not _DATE.match(raw):
+            raise ValueError
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ValueError_(
+            f"expects an ISO 8601 timestamp such as 2024-05-01T12:00:00Z, got {raw!r}"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def parse_boolean(raw: str) -> bool:
+    if raw not in ("true", "false"):
+        raise ValueError_(f"expects true or false, got {raw!r}")
+    return raw == "true"
+
+
+def parse_filter_value(f: Field, lookup: str, raw: str) -> Any:
+    if lookup == "isnull":
+        return parse_boolean(raw)
+    if lookup in PART_RANGES:
+        return parse_integer(raw, *PART_RANGES[lookup])
+    if lookup in ("in", "range"):
+        items = raw.split(",")
+        if lookup == "range" and len(items) != 2:
+            raise ValueError_(f"expects two comma-separated values (low,high), got {raw!r}")
+        if len(items) > MAX_IN_VALUES:
+            raise ValueError_(f"accepts at most {MAX_IN_VALUES} values")
+        return [parse_scalar(f, item) for item in items]
+    return parse_scalar(f, raw)
+
+
+def parse_filter(name: str, raw: str) -> Filter:
+    field_name, lookup = _split_lookup(name)
+    f = FIELDS.get(field_name)
+    if f is None:
+        raise ValueError_(
+            f"is not a known parameter: use {', '.join(CONTROL_PARAMS)} or a filter "
+            f"<field>[__<lookup>] on one of {', '.join(FIELDS)}"
+        )
+    if lookup not in f.lookups:
+        raise ValueError_(
+            f"lookup {lookup!r} does not apply to {f.kind.value} field {f.name!r}; "
+            f"allowed: {', '.join(f.lookups)}"
+        )
+    return Filter(f, lookup, parse_filter_value(f, lookup, raw))
+
+
+def _split_lookup(name: str) -> tuple[str, str]:
+    """'address__city__icontains' -> ('address__city', 'icontains')."""
+    if name in FIELDS or "__" not in name:
+        return name, "exact"
+    head, _, tail = name.rpartition("__")
+    return head, tail
+
+
+def parse_ordering(raw: str) -> list[OrderKey]:
+    names = raw.split(",")
+    if len(names) > MAX_ORDERING_KEYS:
+        raise ValueError_(f"accepts at most {MAX_ORDERING_KEYS} keys")
+    keys: list[OrderKey] = []
+    for name in names:
+        f = FIELDS.get(name.removeprefix("-"))
+        if f is None:
+            raise ValueError_(f"unknown field {name!r}; use any of {', '.join(FIELDS)}, "
+                              "with - for descending")  # fmt: skip
+        if any(k.field is f for k in keys):
+            raise ValueError_(f"field {f.name!r} is given twice")
+        keys.append(OrderKey(f, name.startswith("-")))
+    if keys[-1].field.name != "id":  # id is the final tie-break, so the order is total
+        keys = [k for k in keys if k.field.name != "id"] + [OrderKey(FIELDS["id"], False)]
+    return keys
+
+
+def parse_search(raw: str) -> list[str]:
+    terms = raw.split()
+    if len(terms) > MAX_SEARCH_TERMS:
+        raise ValueError_(f"accepts at most {MAX_SEARCH_TERMS} terms")
+    return [check_text(term) for term in terms]
+
+
+def _single(params: Mapping[str, Sequence[str]], name: str) -> str:
+    values = params[name]
+    if len(values) != 1:
+        raise ValueError_("is given more than once")
+    return values[0]
+
+
+def _apply_control(query: ListQuery, name: str, raw: str) -> None:
+    if name == "page":
+        query.page = parse_integer(raw, 1, 10**9)
+    elif name == "page_size":
+        query.page_size = parse_integer(raw, 1, PAGE_SIZE_MAX)
+    elif name == "cursor":
+        query.cursor = raw
+    elif name == "ordering":
+        query.ordering_param = raw
+        query.ordering = parse_ordering(raw)
+    elif name == "search":
+        query.search = parse_search(raw)
+    elif name == "count":
+        if raw not in ("exact", "estimate"):
+            raise ValueError_(f"expects exact or estimate, got {raw!r}")
+        query.count_exact = raw == "exact"
+
+
+def parse_list_params(params: Mapping[str, Sequence[str]]) -> ListQuery:
+    """Parse a query string (name -> list of values, like Django's QueryDict.lists())."""
+    query = ListQuery(ordering=parse_ordering("id"))
+    errors: list[dict[str, str]] = []
+    for name in params:
+        try:
+            raw = _single(params, name)
+            if name in CONTROL_PARAMS:
+                _apply_control(query, name, raw)
+            else:
+                query.filters.append(parse_filter(name, raw))
+        except ValueError_ as error:
+            errors.append({"param": name, "message": f"{name} {error}"})
+    if query.page is not None and query.cursor is not None:
+        errors.append({"param": "cursor", "message": "cursor cannot be combined with page"})
+    if errors:
+        raise InvalidParams(errors)
+    return query

@@ -1,0 +1,103 @@
+"""The contact list as a pipeline over the read model: filter and search, order with `id` as
+the final tie-break, paginate (page numbers or keyset cursors), count. One SQL statement
+for the rows, at most one for the count."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+
+from crm.fields import EXACT_COUNT_LIMIT
+from crm.pagination import Cursor
+from crm.params import ListQuery, OrderKey
+from crm.sql import Binder, keyset_branches, order_sql, row_json_sql, where_sql
+
+AVATAR_URL_SQL = "'/crm/appusers/' || id || '/avatar.svg'"
+ROW_JSON = row_json_sql(AVATAR_URL_SQL)
+
+
+@dataclass
+class Page:
+    rows_json: list[str]  # each row already serialised by PostgreSQL
+    first_keys: list[Any] | None  # sort key values of the first and last row, for cursors
+    last_keys: list[Any] | None
+    has_more: bool  # another row exists beyond the page in the direction of travel
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Count:
+    value: int
+    exact: bool
+
+
+def _key_columns(keys: list[OrderKey]) -> str:
+    return ", ".join(k.field.column for k in keys)
+
+
+def _rows_sql(query: ListQuery, keys: list[OrderKey], after: list[Any] | None,
+              bind: Binder, *, offset: int = 0) -> str:  # fmt: skip
+    where = where_sql(query.filters, query.search, bind)
+    limit = query.page_size + 1  # one extra row tells whether there is a next page
+    select = f"SELECT {_key_columns(keys)}, {ROW_JSON} FROM crm_contactrow"
+    if after is None:
+        return f"{select} WHERE {where} ORDER BY {order_sql(keys)} LIMIT {limit} OFFSET {offset}"
+    branches = keyset_branches(keys, after, bind)
+    if not branches:
+        return f"{select} WHERE FALSE"
+    parts = [
+        f"(SELECT {n} AS branch, * FROM crm_contactrow WHERE {where} AND {b} "
+        f"ORDER BY {order_sql(keys)} LIMIT {limit})"
+        for n, b in enumerate(branches)
+    ]
+    # Each branch is a short index range scan; sorting their few rows by branch number
+    # keeps the global order without relying on UNION ALL's execution order.
+    return (
+        f"SELECT {_key_columns(keys)}, {ROW_JSON} FROM ({' UNION ALL '.join(parts)}) c "
+        f"ORDER BY branch, {order_sql(keys)} LIMIT {limit}"
+    )
+
+
+def reversed_keys(keys: list[OrderKey]) -> list[OrderKey]:
+    return [OrderKey(k.field, not k.descending) for k in keys]
+
+
+def contact_page(query: ListQuery, cursor: Cursor | None = None) -> Page:
+    """The rows of one page: by page number (OFFSET) or after/before a keyset cursor."""
+    backwards = cursor is not None and cursor.backwards
+    keys = reversed_keys(query.ordering) if backwards else query.ordering
+    bind = Binder()
+    offset = (query.page - 1) * query.page_size if query.page else 0
+    sql = _rows_sql(query, keys, cursor.values if cursor else None, bind, offset=offset)
+    started = time.perf_counter()
+    with connection.cursor() as db:
+        db.execute(sql, bind.params)
+        rows = db.fetchall()
+    elapsed = time.perf_counter() - started
+    has_more = len(rows) > query.page_size
+    rows = rows[: query.page_size]
+    if backwards:
+        rows.reverse()
+    n = len(query.ordering)
+    return Page(
+        rows_json=[row[n] for row in rows],
+        first_keys=list(rows[0][:n]) if rows else None,
+        last_keys=list(rows[-1][:n]) if rows else None,
+        has_more=has_more,
+        timings={"db": elapsed},
+    )
+
+
+def contact_count(query: ListQuery) -> Count:
+    """Exact up to EXACT_COUNT_LIMIT rows (or always with count=exact), else the planner's
+    estimate: an exact count of millions of rows would cost a full scan on every page."""
+    bind = Binder(text_array=True)
+    where = where_sql(query.filters, query.search, bind)
+    cap = None if query.count_exact else EXACT_COUNT_LIMIT
+    with connection.cursor() as db:
+        db.execute("SELECT n, exact FROM crm_count(%s, %s::text[], %s)", [where, bind.params, cap])
+        value, exact = db.fetchone()
+    return Count(value, exact)

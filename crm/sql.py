@@ -1,0 +1,151 @@
+"""SQL text for the list, built only from registry columns; every value is a bound parameter.
+
+`Binder` decides how a value appears in the text: `%s` for psycopg, or `($1[n])::type` for
+the dynamic SQL that crm_count() runs inside the database (its parameters arrive as text[]).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+
+from crm.fields import FIELDS, Field, Kind
+from crm.params import Filter, OrderKey
+
+PG_TYPES = {Kind.TEXT: "text", Kind.INTEGER: "bigint", Kind.DATE: "date",
+            Kind.DATETIME: "timestamptz"}  # fmt: skip
+LIKE_PATTERNS = {"contains": "%{}%", "startswith": "{}%", "endswith": "%{}"}
+COMPARISONS = {"exact": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+class Binder:
+    def __init__(self, *, text_array: bool = False) -> None:
+        self.params: list[Any] = []
+        self.text_array = text_array
+
+    def __call__(self, value: Any, kind: Kind) -> str:
+        if self.text_array:
+            self.params.append(_as_text(value))
+            return f"($1[{len(self.params)}])::{PG_TYPES[kind]}"
+        self.params.append(value)
+        return f"%s::{PG_TYPES[kind]}"
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def filter_sql(f: Filter, bind: Binder) -> str:
+    column, kind, lookup = f.field.column, f.field.kind, f.lookup
+    if lookup == "isnull":
+        return f"{column} IS {'' if f.value else 'NOT '}NULL"
+    if lookup in COMPARISONS:
+        return f"{column} {COMPARISONS[lookup]} {bind(f.value, kind)}"
+    if lookup == "in":
+        return f"{column} IN ({', '.join(bind(v, kind) for v in dict.fromkeys(f.value))})"
+    if lookup == "range":
+        return f"{column} BETWEEN {bind(f.value[0], kind)} AND {bind(f.value[1], kind)}"
+    if lookup == "iexact":
+        return f"upper({column}) = upper({bind(f.value, kind)})"
+    if lookup in ("year", "month", "day"):
+        # timestamps are taken in UTC, the session time zone (settings.TIME_ZONE)
+        return f"extract({lookup} FROM {column}) = {bind(f.value, Kind.INTEGER)}"
+    return _like_sql(column, lookup, f.value, bind)
+
+
+def _like_sql(column: str, lookup: str, value: str, bind: Binder) -> str:
+    insensitive = lookup.startswith("i")
+    pattern = LIKE_PATTERNS[lookup.removeprefix("i")].format(escape_like(value))
+    if insensitive:  # fold case the way PostgreSQL's UPPER does, as Django's lookups do
+        return f"upper({column}) LIKE upper({bind(pattern, Kind.TEXT)})"
+    return f"{column} LIKE {bind(pattern, Kind.TEXT)}"
+
+
+def search_sql(term: str, bind: Binder) -> str:
+    # crm_fold() is immutable, so with a literal argument it is folded at plan time and
+    # the trigram index on search_text can serve the LIKE.
+    return f"search_text LIKE '%%' || crm_fold({bind(escape_like(term), Kind.TEXT)}) || '%%'"
+
+
+def where_sql(filters: list[Filter], search: list[str], bind: Binder) -> str:
+    parts = [filter_sql(f, bind) for f in filters] + [search_sql(t, bind) for t in search]
+    return " AND ".join(parts) or "TRUE"
+
+
+def order_sql(keys: list[OrderKey]) -> str:
+    return ", ".join(
+        f"{k.field.column} {'DESC NULLS FIRST' if k.descending else 'ASC NULLS LAST'}"
+        for k in keys
+    )
+
+
+def _after_value(k: OrderKey, value: Any, bind: Binder) -> list[str]:
+    """Predicates for 'strictly after `value`' on one key, each a separate index range."""
+    column = k.field.column
+    if value is None:  # NULLs are last ascending, first descending
+        return [f"{column} IS NOT NULL"] if k.descending else []
+    op = "<" if k.descending else ">"
+    branches = [f"{column} {op} {bind(value, k.field.kind)}"]
+    if k.field.nullable and not k.descending:
+        branches.append(f"{column} IS NULL")
+    return branches
+
+
+def _equal(k: OrderKey, value: Any, bind: Binder) -> str:
+    if value is None:
+        return f"{k.field.column} IS NULL"
+    return f"{k.field.column} = {bind(value, k.field.kind)}"
+
+
+def keyset_branches(keys: list[OrderKey], values: list[Any], bind: Binder) -> list[str]:
+    """'After the row with these key values' as disjoint predicates, in sort order.
+
+    Rows after (v1, ..., vn) are: same v1..v(n-1) and after vn, then same v1..v(n-2) and
+    after v(n-1), and so on. Each branch is one index range scan; a single OR of them
+    could not use an index at all, which made deep pages scan from the start.
+    """
+    branches = []
+    for i in range(len(keys) - 1, -1, -1):
+        prefix = [_equal(k, v, bind) for k, v in zip(keys[:i], values[:i], strict=True)]
+        for after in _after_value(keys[i], values[i], bind):
+            branches.append(" AND ".join([*prefix, after]))
+    return branches
+
+
+def iso_utc(column: str) -> str:
+    return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+
+
+def _json_value(f: Field) -> str:
+    return iso_utc(f.column) if f.kind is Kind.DATETIME else f.column
+
+
+def _json_object(names: list[str], key: Callable[[str], str]) -> str:
+    return ", ".join(f"'{key(n)}', {_json_value(FIELDS[n])}" for n in names)
+
+
+CONTACT_FIELDS = [n for n in FIELDS if "__" not in n]
+ADDRESS_FIELDS = [n for n in FIELDS if n.startswith("address__")]
+RELATIONSHIP_FIELDS = [n for n in FIELDS if n.startswith("relationship__")]
+
+
+def row_json_sql(avatar_url: str) -> str:
+    """One contact as JSON text, built by PostgreSQL (cheaper than Python dicts + dumps)."""
+    return (
+        f"json_build_object({_json_object(CONTACT_FIELDS, str)}, "
+        f"'address', json_build_object({_json_object(ADDRESS_FIELDS, _suffix)}), "
+        f"'relationship', CASE WHEN relationship_id IS NULL THEN NULL ELSE "
+        f"json_build_object({_json_object(RELATIONSHIP_FIELDS, _suffix)}) END, "
+        f"'avatar_url', {avatar_url})::text"
+    )
+
+
+def _suffix(name: str) -> str:
+    return name.partition("__")[2]
