@@ -103,3 +103,17 @@ class ContactRow(models.Model):
     class Meta:
         managed = False  # created with its triggers and indexes in migration 0002
         db_table = "crm_contactrow"
+
+
+class ApiToken(models.Model):
+    """A per-user bearer token for the JSON API. Only its SHA-256 is stored; the token itself
+    is shown once, when created (manage.py create_api_token)."""
+
+    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="api_tokens")
+    key_hash = models.CharField(max_length=64, unique=True)  # lookup on every API request
+    prefix = models.CharField(max_length=8)  # shown in listings so a token can be revoked
+    created = models.DateTimeField(auto_now_add=True)
+    revoked = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}... of {self.user}"
