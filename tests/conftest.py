@@ -1,0 +1,52 @@
+"""Shared fixtures. Every test talks to real PostgreSQL (embedded, or DATABASE_URL)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from crm.models import Address, AppUser, CustomerRelationship
+
+
+@pytest.fixture
+def user(db: None) -> User:
+    return User.objects.create_user("staff", password="staff-password-123")
+
+
+@pytest.fixture
+def api_client(user: User) -> Client:
+    """A client logged in through the session, as the dashboard is."""
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def make_contact(db: None) -> Callable[..., AppUser]:
+    """Create a contact with its address and (unless points=None) a relationship."""
+    counter = iter(range(1, 10**9))
+
+    def make(*, points: int | None = 0, street: str = "Hauptstraße", city: str = "Wien",
+             country: str = "AT", city_code: str = "1010", street_number: str = "1",
+             last_activity: datetime | None = None, **fields: Any) -> AppUser:  # fmt: skip
+        n = next(counter)
+        address = Address.objects.create(street=street, street_number=street_number,
+                                         city_code=city_code, city=city, country=country)  # fmt: skip
+        defaults: dict[str, Any] = {
+            "first_name": "Anna", "last_name": "Muster", "gender": "F",
+            "customer_id": f"T{n:09d}", "phone_number": f"+4366400{n:05d}",
+            "birthday": date(1980, 1, 2),
+        }  # fmt: skip
+        contact = AppUser.objects.create(address=address, **(defaults | fields))
+        if points is not None:
+            CustomerRelationship.objects.create(
+                appuser=contact, points=points,
+                last_activity=last_activity or datetime(2024, 1, 1, tzinfo=UTC))  # fmt: skip
+        return contact
+
+    return make
