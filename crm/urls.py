@@ -1,8 +1,10 @@
 from django.urls import path
 
-from crm import avatar_views, views
+from crm import avatar_views, dashboard, views
 
 urlpatterns = [
+    path("", dashboard.dashboard, name="dashboard"),
+    path("crm/", dashboard.dashboard, name="dashboard-crm"),
     path("healthz", views.healthz, name="healthz"),
     path("crm/appusers", views.appuser_list, name="appuser-list"),
     path("crm/appusers/<int:contact_id>/avatar.svg", avatar_views.avatar_svg, name="avatar-svg"),
