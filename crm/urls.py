@@ -1,12 +1,13 @@
 from django.urls import path
 
-from crm import avatar_views, dashboard, views
+from crm import avatar_views, baseline, dashboard, views
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("crm/", dashboard.dashboard, name="dashboard-crm"),
     path("healthz", views.healthz, name="healthz"),
     path("crm/appusers", views.appuser_list, name="appuser-list"),
+    path("crm/appusers/baseline", baseline.BaselineAppUserList.as_view(), name="appuser-baseline"),
     path("crm/appusers/<int:contact_id>/avatar.svg", avatar_views.avatar_svg, name="avatar-svg"),
     path("crm/appusers/<int:contact_id>/avatar.png", avatar_views.avatar_png, name="avatar-png"),
 ]
