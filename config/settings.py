@@ -27,7 +27,9 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 DEBUG = env_bool("DEBUG", False)
-ALLOWED_HOSTS = [h for h in env_str("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",") if h]
+ALLOWED_HOSTS = [
+    h for h in env_str("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",") if h
+]
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -73,6 +75,7 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = env_str("DATABASE_URL") or embedded_pg.ensure_running()
+BENCH_ABLATIONS = env_bool("CRM_BENCH_ABLATIONS", False)  # see crm/benchmarking.py
 STATEMENT_TIMEOUT_MS = env_int("STATEMENT_TIMEOUT_MS", 5000, minimum=0)
 _database = parse_database_url(DATABASE_URL)
 _database["OPTIONS"].setdefault("connect_timeout", "2")  # fail fast when the server is down

@@ -95,6 +95,7 @@ class AuthenticationRequiredMiddleware:
         elif not request.user.is_authenticated:
             if request.path in PAGE_PATHS:
                 return redirect(f"{settings.LOGIN_URL}?next={request.path}")
-            return _unauthorized("authentication required: log in or send Authorization: "
-                                 "Bearer <token>")  # fmt: skip
+            return _unauthorized(
+                "authentication required: log in or send Authorization: Bearer <token>"
+            )
         return None

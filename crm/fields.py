@@ -32,8 +32,15 @@ class Field:
 
 
 COMMON_LOOKUPS = ("exact", "in", "isnull")
-TEXT_LOOKUPS = ("iexact", "contains", "icontains", "startswith", "istartswith", "endswith",
-                "iendswith")  # fmt: skip
+TEXT_LOOKUPS = (
+    "iexact",
+    "contains",
+    "icontains",
+    "startswith",
+    "istartswith",
+    "endswith",
+    "iendswith",
+)
 RANGE_LOOKUPS = ("gt", "gte", "lt", "lte", "range")
 PART_LOOKUPS = ("year", "month", "day")
 LOOKUPS: dict[Kind, tuple[str, ...]] = {
@@ -72,8 +79,14 @@ FIELDS: dict[str, Field] = {
 }
 
 # `search` matches each term against these (through crm_contactrow.search_text).
-SEARCH_FIELDS = ("first_name", "last_name", "customer_id", "phone_number", "address__street",
-                 "address__city")  # fmt: skip
+SEARCH_FIELDS = (
+    "first_name",
+    "last_name",
+    "customer_id",
+    "phone_number",
+    "address__street",
+    "address__city",
+)
 
 PAGE_SIZE_DEFAULT = 25
 PAGE_SIZE_MAX = 500

@@ -104,6 +104,9 @@ class ContactRow(models.Model):
         managed = False  # created with its triggers and indexes in migration 0002
         db_table = "crm_contactrow"
 
+    def __str__(self) -> str:
+        return f"contact row {self.id}"
+
 
 class ApiToken(models.Model):
     """A per-user bearer token for the JSON API. Only its SHA-256 is stored; the token itself

@@ -25,8 +25,7 @@ def _plain(value: Any) -> Any:
 
 
 def encode_cursor(keys: list[OrderKey], values: list[Any], *, backwards: bool) -> str:
-    payload = {"o": [k.field.name for k in keys], "v": [_plain(v) for v in values],
-               "b": backwards}  # fmt: skip
+    payload = {"o": [k.field.name for k in keys], "v": [_plain(v) for v in values], "b": backwards}
     return signing.dumps(payload, salt=SALT, compress=True)
 
 
@@ -38,6 +37,8 @@ def decode_cursor(raw: str, keys: list[OrderKey]) -> Cursor:
         raise ValueError_("is not a valid cursor; use the next/previous links as given") from None
     if payload.get("o") != [k.field.name for k in keys]:
         raise ValueError_("was made for another ordering; follow links of this ordering")
-    values = [None if v is None else parse_scalar(k.field, str(v))
-              for k, v in zip(keys, payload["v"], strict=True)]  # fmt: skip
+    values = [
+        None if v is None else parse_scalar(k.field, str(v))
+        for k, v in zip(keys, payload["v"], strict=True)
+    ]
     return Cursor(values, bool(payload.get("b")))

@@ -165,8 +165,9 @@ def parse_ordering(raw: str) -> list[OrderKey]:
     for name in names:
         f = FIELDS.get(name.removeprefix("-"))
         if f is None:
-            raise ValueError_(f"unknown field {name!r}; use any of {', '.join(FIELDS)}, "
-                              "with - for descending")  # fmt: skip
+            raise ValueError_(
+                f"unknown field {name!r}; use any of {', '.join(FIELDS)}, with - for descending"
+            )
         if any(k.field is f for k in keys):
             raise ValueError_(f"field {f.name!r} is given twice")
         keys.append(OrderKey(f, name.startswith("-")))

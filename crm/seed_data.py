@@ -29,28 +29,34 @@ ORIGINS: tuple[Origin, ...] = (
             "Sabine Andrea Petra Claudia Monika Susanne Birgit Stefanie Nicole Christina Martina "
             "Sandra Daniela Karin Ursula Renate Ingrid Barbara Elisabeth Helga Gertrud Brigitte "
             "Emma Mia Emilia Marie Lina Clara Leonie Amelie Theresa Magdalena Valentina Jana Nina "
-            "Franziska Verena Carina Melanie Bettina Heidi Ilse Jutta Doris Silke Anja Tanja Ulrike "
-            "Dörte Anne-Marie Eva-Maria"
+            "Franziska Verena Carina Melanie Bettina Heidi Ilse Jutta Doris Silke Anja Tanja "
+            "Ulrike Dörte Anne-Marie Eva-Maria"
         ),
         _words(
             "Michael Thomas Andreas Stefan Christian Markus Daniel Alexander Martin Peter Wolfgang "
             "Klaus Jürgen Günter Uwe Frank Jörg Matthias Florian Lukas Maximilian Paul Jonas Leon "
             "Felix Elias Noah Luca Tobias Sebastian Dominik Philipp Simon David Fabian Manuel "
             "Johannes Josef Franz Karl Heinz Werner Helmut Dieter Hans Gerhard Bernd Rainer Ralf "
-            "Dirk Sven Jan Tim Nico Moritz Benedikt Valentin Ferdinand Konstantin Rüdiger Björn"
-        )
-        + ("Hans-Peter", "Karl-Heinz", "Franz-Josef"),
-        _words(
-            "Müller Schmidt Schneider Fischer Weber Meyer Wagner Becker Schulz Hoffmann Gruber "
-            "Huber Bauer Pichler Moser Steiner Mayer Hofer Leitner Berger Fuchs Eder Fischer "
-            "Schmid Winkler Weiß Schwarz Maier Koch Richter Klein Wolf Schröder Neumann Schwarz "
-            "Zimmermann Braun Krüger Hofmann Hartmann Lange Schmitt Werner Schmitz Krause Meier "
-            "Lehmann Schmid Schulze Maurer Köhler Herrmann König Walter Keller Gerber Brunner "
-            "Baumann Frei Zürcher Egger Aigner Lechner Haas Wimmer Reiter Wallner Brandstätter "
-            "Oberhuber Größbauer Sommer Jäger Vogel Friedrich Günther Roth Beck Lorenz Baumgartner "
-            "Haider Kainz Strauß Pöschl Löffler Dürr Böhm Kühn Graf Stöckl Rößler Öttl"
-        )
-        + ("von Bülow", "Meier-Lüdenscheid", "zu Guttenberg"),
+            "Dirk Sven Jan Tim Nico Moritz Benedikt Valentin Ferdinand Konstantin Rüdiger Björn "
+            "Hans-Peter Karl-Heinz Franz-Josef"
+        ),
+        (
+            *_words(
+                "Müller Schmidt Schneider Fischer Weber Meyer Wagner Becker Schulz Hoffmann Gruber "
+                "Huber Bauer Pichler Moser Steiner Mayer Hofer Leitner Berger Fuchs Eder Fischer "
+                "Schmid Winkler Weiß Schwarz Maier Koch Richter Klein Wolf Schröder Neumann "
+                "Zimmermann Braun Krüger Hofmann Hartmann Lange Schmitt Werner Schmitz Krause "
+                "Meier "
+                "Lehmann Schmid Schulze Maurer Köhler Herrmann König Walter Keller Gerber Brunner "
+                "Baumann Frei Zürcher Egger Aigner Lechner Haas Wimmer Reiter Wallner Brandstätter "
+                "Oberhuber Größbauer Sommer Jäger Vogel Friedrich Günther Roth Beck Lorenz "
+                "Baumgartner "
+                "Haider Kainz Strauß Pöschl Löffler Dürr Böhm Kühn Graf Stöckl Rößler Öttl "
+                "Meier-Lüdenscheid"
+            ),
+            "von Bülow",  # family names with a particle
+            "zu Guttenberg",
+        ),
     ),
     Origin(
         "european",
@@ -63,9 +69,8 @@ ORIGINS: tuple[Origin, ...] = (
         _words(
             "Steve James John David Michael Marco Luca Giuseppe Francesco Piotr Krzysztof Tomasz "
             "Ivan Luka Marko Jakub Tomáš Lukáš Bence Dávid Jean Pierre Louis Mathéo Seán Pádraig "
-            "Łukasz Dragoș Γιώργος Νίκος Иван Дмитрий Сергей Алексей"
-        )
-        + ("Steve", "Steve", "Jean-Luc"),
+            "Łukasz Dragoș Γιώργος Νίκος Иван Дмитрий Сергей Алексей Jean-Luc"
+        ),
         _words(
             "Smith Jones Williams Brown Taylor Rossi Russo Bianchi Romano Colombo Nowak Kowalski "
             "Wiśniewski Wójcik Horvat Kovačević Babić Novák Svoboda Dvořák Nagy Kovács Tóth "
@@ -165,12 +170,46 @@ CITIES: tuple[City, ...] = (
     City("Vaduz", "LI", 6, 9490, 9490, 4, "+423 79"),
 )
 
-# "|"-separated because some street names have spaces.
-STREETS = tuple(
-    "Hauptstraße|Bahnhofstraße|Schulstraße|Dorfstraße|Gartenstraße|Kirchgasse|Lindenweg|"
-    "Mühlweg|Am Berg|Wiener Straße|Mariahilfer Straße|Landstraße|Ringstraße|Goethestraße|"
-    "Schillerstraße|Mozartgasse|Bergstraße|Waldweg|Rosenweg|Birkenweg|Feldgasse|Parkstraße|"
-    "Marktplatz|Lerchenfelder Gürtel|Seestrasse|Bahnhofstrasse|Rue du Rhône|Via Roma|"
-    "Friedhofstraße|Industriestraße|Schloßallee|Kärntner Ring|Ölbergstraße|Grüne Gasse|"
-    "Ackerweg|Sonnenweg|Am Anger|Burggasse|Herrengasse|Josefstädter Straße|Üblingstraße".split("|")
+STREETS = (
+    "Hauptstraße",
+    "Bahnhofstraße",
+    "Schulstraße",
+    "Dorfstraße",
+    "Gartenstraße",
+    "Kirchgasse",
+    "Lindenweg",
+    "Mühlweg",
+    "Am Berg",
+    "Wiener Straße",
+    "Mariahilfer Straße",
+    "Landstraße",
+    "Ringstraße",
+    "Goethestraße",
+    "Schillerstraße",
+    "Mozartgasse",
+    "Bergstraße",
+    "Waldweg",
+    "Rosenweg",
+    "Birkenweg",
+    "Feldgasse",
+    "Parkstraße",
+    "Marktplatz",
+    "Lerchenfelder Gürtel",
+    "Seestrasse",
+    "Bahnhofstrasse",
+    "Rue du Rhône",
+    "Via Roma",
+    "Friedhofstraße",
+    "Industriestraße",
+    "Schloßallee",
+    "Kärntner Ring",
+    "Ölbergstraße",
+    "Grüne Gasse",
+    "Ackerweg",
+    "Sonnenweg",
+    "Am Anger",
+    "Burggasse",
+    "Herrengasse",
+    "Josefstädter Straße",
+    "Üblingstraße",
 )

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import connection, transaction
 
@@ -75,7 +76,8 @@ def _pools(pools: Sequence[Sequence[str]]) -> tuple[list[str], list[list[int]]]:
 
 def _share_slots() -> list[int]:
     shares = [o.share for o in ORIGINS]
-    slots, acc = [], 0.0
+    slots: list[int] = []
+    acc = 0.0
     for index, share in enumerate(shares):
         acc += share
         slots.extend([index + 1] * (round(acc * SLOTS) - len(slots)))
@@ -92,7 +94,7 @@ def _city_slots() -> list[int]:
     return slots
 
 
-def lookup_params() -> dict[str, object]:
+def lookup_params() -> dict[str, Any]:
     """The pools as SQL array parameters (1-based indexes into them)."""
     first_names, first_slots = _pools([o.female for o in ORIGINS] + [o.male for o in ORIGINS])
     last_names, last_slots = _pools([o.last for o in ORIGINS])
@@ -152,7 +154,8 @@ WITH raw AS (
            (1 + floor(power(((h2 >> 10) & 1023) / 1024::float8, 2) * 180))::int::text
              || CASE (h2 >> 20) & 15 WHEN 0 THEN 'a' WHEN 1 THEN 'b'
                 WHEN 2 THEN '/' || (1 + ((h2 >> 24) & 7)) ELSE '' END AS street_number,
-           lpad(((%(postal_low)s::int[])[c] + ((h2 >> 28) & 4095) %% (%(postal_span)s::int[])[c])::text,
+           lpad(((%(postal_low)s::int[])[c]
+                 + ((h2 >> 28) & 4095) %% (%(postal_span)s::int[])[c])::text,
                 (%(postal_width)s::int[])[c], '0') AS city_code,
            (%(phone)s::text[])[c] || lpad(((h4 & 16777215) %% 10000000)::text, 7, '0')
              AS phone_number,
@@ -214,7 +217,7 @@ def table_counts() -> dict[str, int]:
     with connection.cursor() as cursor:
         counts = {}
         for table in TABLES:
-            cursor.execute(f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 1) t")  # noqa: S608
+            cursor.execute(f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 1) t")
             counts[table] = cursor.fetchone()[0]
         return counts
 
@@ -231,8 +234,9 @@ def _drop_indexes_and_constraints(cursor: object) -> tuple[list[tuple], list[tup
     return constraints, indexes
 
 
-def _restore(cursor: object, constraints: list[tuple], indexes: list[tuple],
-             report: Callable[[str], None]) -> None:  # fmt: skip
+def _restore(
+    cursor: object, constraints: list[tuple], indexes: list[tuple], report: Callable[[str], None]
+) -> None:
     for table, name, definition in constraints:
         report(f"constraint {name}")
         cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')  # type: ignore[attr-defined]
@@ -241,8 +245,14 @@ def _restore(cursor: object, constraints: list[tuple], indexes: list[tuple],
         cursor.execute(definition)  # type: ignore[attr-defined]
 
 
-def seed(*, users: int, seed: int, as_of: datetime, truncate: bool,
-         on_progress: Callable[[Progress], None]) -> None:  # fmt: skip
+def seed(
+    *,
+    users: int,
+    seed: int,
+    as_of: datetime,
+    truncate: bool,
+    on_progress: Callable[[Progress], None],
+) -> None:
     """Load `users` contacts; refuse to touch a non-empty database unless `truncate`."""
     if users < 1:
         raise SeedError("--users must be a positive integer")

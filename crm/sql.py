@@ -13,8 +13,12 @@ from typing import Any
 from crm.fields import FIELDS, Field, Kind
 from crm.params import Filter, OrderKey
 
-PG_TYPES = {Kind.TEXT: "text", Kind.INTEGER: "bigint", Kind.DATE: "date",
-            Kind.DATETIME: "timestamptz"}  # fmt: skip
+PG_TYPES = {
+    Kind.TEXT: "text",
+    Kind.INTEGER: "bigint",
+    Kind.DATE: "date",
+    Kind.DATETIME: "timestamptz",
+}
 LIKE_PATTERNS = {"contains": "%{}%", "startswith": "{}%", "endswith": "%{}"}
 COMPARISONS = {"exact": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
@@ -81,8 +85,7 @@ def where_sql(filters: list[Filter], search: list[str], bind: Binder) -> str:
 
 def order_sql(keys: list[OrderKey]) -> str:
     return ", ".join(
-        f"{k.field.column} {'DESC NULLS FIRST' if k.descending else 'ASC NULLS LAST'}"
-        for k in keys
+        f"{k.field.column} {'DESC NULLS FIRST' if k.descending else 'ASC NULLS LAST'}" for k in keys
     )
 
 

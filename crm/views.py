@@ -8,6 +8,7 @@ from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
+from crm.benchmarking import QueryCounter, planner_ablation, requested_ablations
 from crm.pagination import Cursor, decode_cursor, encode_cursor
 from crm.params import InvalidParams, ListQuery, ValueError_, parse_list_params
 from crm.responses import error_response, errors_response, raw_json_response
@@ -40,8 +41,9 @@ def _page_links(request: HttpRequest, query: ListQuery, page: Page) -> tuple[str
     )
 
 
-def _cursor_links(request: HttpRequest, query: ListQuery, page: Page,
-                  cursor: Cursor | None) -> tuple[str | None, ...]:  # fmt: skip
+def _cursor_links(
+    request: HttpRequest, query: ListQuery, page: Page, cursor: Cursor | None
+) -> tuple[str | None, ...]:
     def link(values: list | None, backwards: bool) -> str | None:
         if values is None:
             return None
@@ -54,14 +56,19 @@ def _cursor_links(request: HttpRequest, query: ListQuery, page: Page,
     more_before = cursor is not None if not backwards else page.has_more
     after = page.last_keys or (boundary if backwards else None)
     before = page.first_keys or (boundary if not backwards else None)
-    return (link(after, False) if more_after else None,
-            link(before, True) if more_before else None)  # fmt: skip
+    return (link(after, False) if more_after else None, link(before, True) if more_before else None)
 
 
 def _body(query: ListQuery, page: Page, count: Count, links: tuple[str | None, ...]) -> bytes:
-    head = {"count": count.value, "count_exact": count.exact, "next": links[0],
-            "previous": links[1], "page": query.page, "page_size": query.page_size,
-            "num_pages": -(-count.value // query.page_size) if query.page else None}  # fmt: skip
+    head = {
+        "count": count.value,
+        "count_exact": count.exact,
+        "next": links[0],
+        "previous": links[1],
+        "page": query.page,
+        "page_size": query.page_size,
+        "num_pages": -(-count.value // query.page_size) if query.page else None,
+    }
     rows = ",".join(page.rows_json).encode()
     return orjson.dumps(head)[:-1] + b',"results":[' + rows + b"]}"
 
@@ -79,14 +86,30 @@ def appuser_list(request: HttpRequest) -> HttpResponse:
         return errors_response(invalid.errors)
     except ValueError_ as error:
         return error_response("cursor", f"cursor {error}", 400)
-    page = contact_page(query, cursor)
+    ablations = requested_ablations(request)
+    query.count_exact = query.count_exact or "exact-count" in ablations
+    counter = QueryCounter()
+    with connection.execute_wrapper(counter), planner_ablation(ablations):
+        response = _list_response(request, query, cursor, "python-json" in ablations)
+    timing = [response.get("Server-Timing"), f'sql;desc="{counter.count}"']
+    response["Server-Timing"] = ", ".join(t for t in timing if t)
+    return response
+
+
+def _list_response(
+    request: HttpRequest, query: ListQuery, cursor: Cursor | None, python_json: bool
+) -> HttpResponse:
+    page = contact_page(query, cursor, python_json=python_json)
     if query.page and query.page > 1 and not page.rows_json:
         return error_response("page", f"page {query.page} is past the last page", 404)
     started = time.perf_counter()
     count = contact_count(query)
     page.timings["count"] = time.perf_counter() - started
-    links = _page_links(request, query, page) if query.page else _cursor_links(
-        request, query, page, cursor)  # fmt: skip
+    links = (
+        _page_links(request, query, page)
+        if query.page
+        else _cursor_links(request, query, page, cursor)
+    )
     started = time.perf_counter()
     body = _body(query, page, count, links)
     page.timings["serialize"] = time.perf_counter() - started

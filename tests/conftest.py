@@ -31,22 +31,40 @@ def make_contact(db: None) -> Callable[..., AppUser]:
     """Create a contact with its address and (unless points=None) a relationship."""
     counter = iter(range(1, 10**9))
 
-    def make(*, points: int | None = 0, street: str = "Hauptstraße", city: str = "Wien",
-             country: str = "AT", city_code: str = "1010", street_number: str = "1",
-             last_activity: datetime | None = None, **fields: Any) -> AppUser:  # fmt: skip
+    def make(
+        *,
+        points: int | None = 0,
+        street: str = "Hauptstraße",
+        city: str = "Wien",
+        country: str = "AT",
+        city_code: str = "1010",
+        street_number: str = "1",
+        last_activity: datetime | None = None,
+        **fields: Any,
+    ) -> AppUser:
         n = next(counter)
-        address = Address.objects.create(street=street, street_number=street_number,
-                                         city_code=city_code, city=city, country=country)  # fmt: skip
+        address = Address.objects.create(
+            street=street,
+            street_number=street_number,
+            city_code=city_code,
+            city=city,
+            country=country,
+        )
         defaults: dict[str, Any] = {
-            "first_name": "Anna", "last_name": "Muster", "gender": "F",
-            "customer_id": f"T{n:09d}", "phone_number": f"+4366400{n:05d}",
+            "first_name": "Anna",
+            "last_name": "Muster",
+            "gender": "F",
+            "customer_id": f"T{n:09d}",
+            "phone_number": f"+4366400{n:05d}",
             "birthday": date(1980, 1, 2),
-        }  # fmt: skip
+        }
         contact = AppUser.objects.create(address=address, **(defaults | fields))
         if points is not None:
             CustomerRelationship.objects.create(
-                appuser=contact, points=points,
-                last_activity=last_activity or datetime(2024, 1, 1, tzinfo=UTC))  # fmt: skip
+                appuser=contact,
+                points=points,
+                last_activity=last_activity or datetime(2024, 1, 1, tzinfo=UTC),
+            )
         return contact
 
     return make

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import json
+import resource
 import sys
 from datetime import UTC, date, datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from crm.seeding import Progress, SeedError, seed
@@ -33,8 +36,11 @@ class ProgressPrinter:
     def __init__(self, stream: Any) -> None:
         self.stream = stream
         self.tty = stream.isatty()
+        self.stages: dict[str, float] = {}  # stage -> seconds since the start when it began
 
     def __call__(self, p: Progress) -> None:
+        if p.stage != "rows" or p.done == p.total:
+            self.stages.setdefault("rows loaded" if p.stage == "rows" else p.stage, p.elapsed)
         rate = p.done / p.elapsed if p.elapsed > 0 else 0.0
         if p.stage == "rows" and p.done < p.total:
             eta = (p.total - p.done) / rate if rate else 0.0
@@ -55,16 +61,41 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--users", type=positive_int, required=True)
         parser.add_argument("--seed", type=int, default=1)
-        parser.add_argument("--as-of", type=start_of_day, default=None,
-                            help="reference date for ages and timestamps (default: today, UTC)")  # fmt: skip
-        parser.add_argument("--truncate", action="store_true",
-                            help="replace the contacts already in the database")  # fmt: skip
+        parser.add_argument(
+            "--as-of",
+            type=start_of_day,
+            default=None,
+            help="reference date for ages and timestamps (default: today, UTC)",
+        )
+        parser.add_argument(
+            "--truncate", action="store_true", help="replace the contacts already in the database"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         as_of = options["as_of"] or start_of_day(datetime.now(UTC).date().isoformat())
+        printer = ProgressPrinter(sys.stdout)
         try:
-            seed(users=options["users"], seed=options["seed"], as_of=as_of,
-                 truncate=options["truncate"], on_progress=ProgressPrinter(sys.stdout))  # fmt: skip
+            seed(
+                users=options["users"],
+                seed=options["seed"],
+                as_of=as_of,
+                truncate=options["truncate"],
+                on_progress=printer,
+            )
         except SeedError as error:
             raise CommandError(str(error)) from None
         self.stdout.write(f"seeded {options['users']:,} contacts")
+        _record_timing(options["users"], printer.stages)
+
+
+def _record_timing(users: int, stages: dict[str, float]) -> None:
+    """Kept under .data/ for `manage.py bench`, which puts it into BENCHMARKS.md."""
+    record = {
+        "contacts": f"{users:,}",
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        **{f"seconds until {stage}": round(t, 1) for stage, t in stages.items()},
+        "peak RSS of the seed command (MB)": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        // 1024,
+    }
+    path = settings.DATA_DIR / "seed-timing.json"
+    path.write_text(json.dumps(record, indent=2))

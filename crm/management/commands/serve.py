@@ -55,6 +55,17 @@ class Command(BaseCommand):
         return password, create_token(user)
 
     def _gunicorn(self, options: dict[str, Any]) -> list[str]:
-        return [sys.executable, "-m", "gunicorn", "config.wsgi:application",
-                "--bind", f"127.0.0.1:{options['port']}", "--workers", str(options["workers"]),
-                "--access-logfile", "-", "--graceful-timeout", "5"]  # fmt: skip
+        return [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{options['port']}",
+            "--workers",
+            str(options["workers"]),
+            "--access-logfile",
+            "-",
+            "--graceful-timeout",
+            "5",
+        ]

@@ -1,0 +1,234 @@
+from __future__ import annotations
+
+import json
+import os
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import connection
+
+from crm.auth import create_token
+from crm.benchmarking import ABLATIONS
+from crm.lib import bench
+from crm.lib.bench_report import write_chart, write_markdown
+from crm.pagination import encode_cursor
+from crm.params import parse_ordering
+
+SCENARIOS = [
+    bench.Scenario("initial list (page 1, with count)", "", ""),
+    bench.Scenario(
+        "first_name=Steve, page 10", "first_name=Steve&page=10", "first_name=Steve&page=10"
+    ),
+    bench.Scenario("sort last_name", "ordering=last_name", "ordering=last_name"),
+    bench.Scenario("sort -last_name", "ordering=-last_name", "ordering=-last_name"),
+    bench.Scenario(
+        "sort -relationship__points",
+        "ordering=-relationship__points",
+        "ordering=-relationship__points",
+    ),
+    bench.Scenario(
+        "sort relationship__points",
+        "ordering=relationship__points",
+        "ordering=relationship__points",
+    ),
+    bench.Scenario("sort address__city", "ordering=address__city", "ordering=address__city"),
+    bench.Scenario("sort -address__country", "ordering=-address__country"),
+    bench.Scenario("sort -created", "ordering=-created"),
+    bench.Scenario("sort -gender (huge ties)", "ordering=-gender"),
+    bench.Scenario("last_name icontains", "last_name__icontains=m%C3%BCl"),
+    bench.Scenario("search, one term", "search=m%C3%BCller"),
+    bench.Scenario("search, two terms", "search=mull+wien"),
+    bench.Scenario(
+        "city=Wien sorted by -points", "address__city=Wien&ordering=-relationship__points"
+    ),
+    bench.Scenario(
+        "birthday range sorted by last_name",
+        "birthday__range=1980-01-01,1980-12-31&ordering=last_name",
+    ),
+    bench.Scenario("birthday__month=11", "birthday__month=11"),
+    bench.Scenario("gender=F (half of all, no count scan)", "gender=F"),
+    bench.Scenario("page 10,000 (OFFSET)", "page=10000"),
+]
+ABLATION_SCENARIOS = [
+    "initial list (page 1, with count)",
+    "sort -relationship__points",
+    "search, two terms",
+    "first_name=Steve, page 10",
+    "city=Wien sorted by -points",
+]
+
+
+class Command(BaseCommand):
+    help = "Benchmark the list API over HTTP (with the baseline and ablations); write reports."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--users",
+            type=int,
+            default=3_000_000,
+            help="seed this many contacts first if the database has fewer",
+        )
+        parser.add_argument("--runs", type=int, default=40)
+        parser.add_argument("--baseline-runs", type=int, default=3)
+        parser.add_argument("--throughput-seconds", type=float, default=8)
+        parser.add_argument("--output", default="BENCHMARKS.md")
+        parser.add_argument("--json", default="docs/bench.json")
+        parser.add_argument("--chart", default="docs/bench.png")
+        parser.add_argument("--no-baseline", action="store_true")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        contacts = self._ensure_data(options["users"])
+        user, _ = User.objects.get_or_create(username="bench")
+        token = create_token(user)
+        scenarios = SCENARIOS + self._deep_cursor_scenarios(contacts)
+        server = bench.Server()
+        try:
+            report = self._run(server.port, token, scenarios, options)
+        finally:
+            server.stop()
+        report |= {"contacts": contacts, "machine": self._machine()}
+        self._write(report, options)
+
+    def _ensure_data(self, users: int) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM crm_contactrow")
+            contacts = cursor.fetchone()[0]
+        if contacts < users:
+            self.stdout.write(f"{contacts:,} contacts in the database: seeding {users:,}")
+            call_command("seed", users=users, truncate=True)
+            contacts = users
+        return int(contacts)
+
+    def _deep_cursor_scenarios(self, contacts: int) -> list[bench.Scenario]:
+        """Cursors 2/3 of the way in (2 million rows at 3M), for id and last_name orders."""
+        depth = contacts * 2 // 3
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id FROM crm_contactrow ORDER BY id OFFSET %s LIMIT 1", [depth])
+            (by_id,) = cursor.fetchone()
+            cursor.execute(
+                "SELECT last_name, id FROM crm_contactrow ORDER BY last_name, id OFFSET %s LIMIT 1",
+                [depth],
+            )
+            by_name = list(cursor.fetchone())
+        id_cursor = encode_cursor(parse_ordering("id"), [by_id], backwards=False)
+        name_cursor = encode_cursor(parse_ordering("last_name"), by_name, backwards=False)
+        return [
+            bench.Scenario(f"cursor {depth:,} rows deep (id)", bench.cursor_query(id_cursor)),
+            bench.Scenario(
+                f"cursor {depth:,} rows deep (last_name)",
+                bench.cursor_query(name_cursor, "last_name"),
+            ),
+        ]
+
+    def _run(
+        self, port: int, token: str, scenarios: list[bench.Scenario], options: dict[str, Any]
+    ) -> dict[str, Any]:
+        client = bench.Client(port, token)
+        results = []
+        for n, s in enumerate(scenarios, 1):
+            self.stdout.write(f"[{n:>2}/{len(scenarios)}] {s.name}")
+            results.append(
+                bench.measure(
+                    client,
+                    bench.list_path(s.query),
+                    runs=options["runs"],
+                    warmup=3,
+                    scenario=s.name,
+                    target="optimised",
+                )
+            )
+            if s.baseline is not None and not options["no_baseline"]:
+                results.append(
+                    bench.measure(
+                        client,
+                        bench.baseline_path(s.baseline),
+                        runs=options["baseline_runs"],
+                        warmup=1,
+                        scenario=s.name,
+                        target="baseline",
+                    )
+                )
+        results += self._ablations(client, scenarios, options["runs"] // 2)
+        return {
+            "results": results,
+            "throughput": self._throughput(port, token, options),
+            "avatars": self._avatars(),
+        }
+
+    def _ablations(
+        self, client: bench.Client, scenarios: list[bench.Scenario], runs: int
+    ) -> list[bench.Result]:
+        chosen = [s for s in scenarios if s.name in ABLATION_SCENARIOS]
+        results = []
+        for ablation in ABLATIONS:
+            self.stdout.write(f"ablation: {ablation}")
+            for s in chosen:
+                results.append(
+                    bench.measure(
+                        client,
+                        bench.list_path(s.query),
+                        runs=runs,
+                        warmup=1,
+                        scenario=s.name,
+                        target=f"ablation:{ablation}",
+                        ablation=ablation,
+                    )
+                )
+        return results
+
+    def _throughput(self, port: int, token: str, options: dict[str, Any]) -> dict[str, float]:
+        self.stdout.write("throughput: first page with count vs the raw-SQL floor view")
+        seconds = options["throughput_seconds"]
+        return {
+            "optimised_rps": bench.throughput(
+                port, token, "/crm/appusers", seconds=seconds, concurrency=4
+            ),
+            "floor_rps": bench.throughput(
+                port, token, "/crm/appusers/floor", seconds=seconds, concurrency=4
+            ),
+        }
+
+    def _avatars(self) -> dict[str, float]:
+        from crm.lib.avatar_bench import run_avatar_benchmark
+
+        self.stdout.write("avatars: micro-benchmark")
+        return run_avatar_benchmark()
+
+    def _machine(self) -> dict[str, Any]:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            version = cursor.fetchone()[0]
+        cpu = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        return {
+            "cpu": cpu,
+            "cores": os.cpu_count(),
+            "postgresql": version,
+            "python": platform.python_version(),
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        }
+
+    def _write(self, report: dict[str, Any], options: dict[str, Any]) -> None:
+        base = Path(settings.BASE_DIR)
+        seed_timing = base / ".data" / "seed-timing.json"
+        if seed_timing.exists():
+            report["seed"] = json.loads(seed_timing.read_text())
+        Path(base / options["json"]).parent.mkdir(parents=True, exist_ok=True)
+        serialisable = report | {"results": bench.results_as_dicts(report["results"])}
+        (base / options["json"]).write_text(json.dumps(serialisable, indent=2) + "\n")
+        write_chart(report, base / options["chart"])
+        markdown = write_markdown(report, chart=options["chart"])
+        (base / options["output"]).write_text(markdown)
+        self.stdout.write(markdown)
