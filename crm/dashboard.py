@@ -7,6 +7,7 @@ same parameter names, so the dashboard has no query path of its own.
 from __future__ import annotations
 
 import calendar
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -58,11 +59,23 @@ COUNTRIES: tuple[tuple[str, str], ...] = (
 PAGE_SIZES = tuple(size for size in (10, 25, 50, 100, 200, 500) if size <= PAGE_SIZE_MAX)
 
 
+def _first_page_url(request: HttpRequest, api_url: str) -> str:
+    """The API request the page's script makes first (same rules: no cursor, no empty
+    value, page 1 by default), so the browser can preload it while the script loads."""
+    pairs = [(name, value) for name, values in request.GET.lists() if name != "cursor"
+             for value in values if value != ""]  # fmt: skip
+    if not any(name == "page" for name, _ in pairs):
+        pairs.append(("page", "1"))
+    return f"{api_url}?{urlencode(pairs)}"
+
+
 @require_safe
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
+    api_url = reverse("appuser-list")
     context = {
-        "api_url": reverse("appuser-list"),
+        "api_url": api_url,
+        "first_page_url": _first_page_url(request, api_url),
         "genders": Gender.choices,
         "countries": COUNTRIES,
         "months": list(enumerate(calendar.month_name))[1:],

@@ -88,3 +88,17 @@ def test_username_is_escaped(db: None) -> None:
 
 def test_post_is_not_allowed(api_client: Client) -> None:
     assert api_client.post("/").status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("query", "preload"),
+    [
+        ("", "/crm/appusers?page=1"),
+        ("?search=M%C3%BCller&gender=&cursor=abc", "/crm/appusers?search=M%C3%BCller&amp;page=1"),
+        ("?page=3&ordering=-x", "/crm/appusers?page=3&amp;ordering=-x"),
+    ],
+)
+def test_the_first_api_request_is_preloaded(api_client: Client, query: str, preload: str) -> None:
+    """The script's first request, minus cursor and empty values, page 1 by default."""
+    html = api_client.get(f"/{query}").content.decode()
+    assert f'as="fetch" crossorigin="anonymous" href="{preload}"' in html

@@ -42,6 +42,9 @@
     compactDisplay: "long",
     maximumFractionDigits: 1,
   });
+  const rounded = new Intl.NumberFormat(LOCALE, { maximumSignificantDigits: 2 });
+  // An estimate, worded as one: "about 1.2 million", "about 130,000".
+  const approximately = (n) => `about ${n >= 1e6 ? compact.format(n) : rounded.format(n)}`;
   const dateFormat = new Intl.DateTimeFormat(LOCALE, { dateStyle: "medium", timeZone: "UTC" });
 
   let state = readLocation(); // URLSearchParams: the view, as in the address bar
@@ -219,17 +222,22 @@
     if (controller) controller.abort(); // the answer to an older query is of no use now
     controller = new AbortController();
     const { signal } = controller;
-    const params = apiParams();
+    let params = apiParams();
+    let url = `${API_URL}?${params}`;
+    const preload = document.getElementById("first-page");
+    if (preload) {
+      // The server named the same query in a preload: request that exact URL to reuse it.
+      preload.remove();
+      url = preload.getAttribute("href");
+      params = new URL(url, location.href).searchParams;
+    }
     root.dataset.state = "loading";
     table.setAttribute("aria-busy", "true");
     let response;
     let body = null;
     try {
-      response = await fetch(`${API_URL}?${params}`, {
-        signal,
-        credentials: "same-origin",
-        headers: { Accept: "application/json" },
-      });
+      // Same mode and credentials as the preload (crossorigin="anonymous"), no extra headers.
+      response = await fetch(url, { signal, credentials: "same-origin" });
       body = await response.json().catch(() => null);
     } catch (error) {
       if (signal.aborted) return;
@@ -259,6 +267,7 @@
     table.removeAttribute("aria-busy");
     root.dataset.query = params.toString(); // what the table shows, for tests and debugging
     root.dataset.state = outcome;
+    performance.mark("contacts-shown", { detail: outcome });
   }
 
   function loginUrl() {
@@ -332,7 +341,7 @@
 
   function countText(body) {
     if (body.count === 0) return "No contacts found";
-    if (!body.count_exact) return `about ${compact.format(body.count)} contacts`;
+    if (!body.count_exact) return `${approximately(body.count)} contacts`;
     return `${integer.format(body.count)} ${plural(body.count, "contact")}`;
   }
 
@@ -374,8 +383,9 @@
     const current = body.page || 1;
     const size = body.page_size;
     const hasNext = Boolean(body.next);
-    // With an estimated count the last page is a guess: offer pages up to the next one only.
-    const last = body.count_exact ? Math.max(body.num_pages || 1, 1) : current + (hasNext ? 1 : 0);
+    // With an estimated count the last page is a guess: offer a few pages ahead, never "last".
+    const ahead = hasNext ? Math.max(current + 1, Math.min(body.num_pages || 0, current + 2)) : current;
+    const last = body.count_exact ? Math.max(body.num_pages || 1, 1) : ahead;
     const hadFocus = pager.contains(document.activeElement);
 
     setStep(prevLink, current - 1, current > 1);
@@ -407,7 +417,7 @@
 
     const first = body.results.length ? (current - 1) * size + 1 : 0;
     const to = first ? first + body.results.length - 1 : 0;
-    const of = body.count_exact ? integer.format(body.count) : `about ${compact.format(body.count)}`;
+    const of = body.count_exact ? integer.format(body.count) : approximately(body.count);
     pageRange.textContent = first ? `Showing ${integer.format(first)}–${integer.format(to)} of ${of}` : "";
 
     if (pendingFocus || hadFocus) restorePagerFocus();
@@ -425,6 +435,14 @@
 
   function controlFor(param) {
     return controls.find((control) => control.name === param) || null;
+  }
+
+  function fieldMessage(error) {
+    // "relationship__points__gte expects an integer …" next to its field: "Expects an integer …"
+    const prefix = `${error.param} `;
+    if (!error.message.startsWith(prefix)) return error.message;
+    const rest = error.message.slice(prefix.length);
+    return rest.charAt(0).toUpperCase() + rest.slice(1);
   }
 
   function clearErrors() {
@@ -449,7 +467,8 @@
       const slot = control && document.getElementById(`error-${control.name}`);
       if (slot) {
         control.setAttribute("aria-invalid", "true");
-        slot.textContent = slot.textContent ? `${slot.textContent} ${error.message}` : error.message;
+        const message = fieldMessage(error);
+        slot.textContent = slot.textContent ? `${slot.textContent} ${message}` : message;
         slot.hidden = false;
         fields += 1;
       } else {
