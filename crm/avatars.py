@@ -353,12 +353,14 @@ def text_ratio(clusters: tuple[str, ...]) -> float:
 
 
 def _glyph_mask(cluster: str, font: ImageFont.FreeTypeFont, px: int) -> tuple[Image.Image, int]:
-    """The cluster's ink as an "L" mask, and the ink's top relative to the baseline."""
+    """The cluster's ink as palette indexes 0 (none) to _LEVELS - 1 (full), and the ink's top
+    relative to the baseline."""
     # A margin of one em on every side of the pen position: no ink gets cut off.
     side = 3 * px
     canvas = Image.new("L", (side, side))
     baseline = 2 * px
-    ImageDraw.Draw(canvas).text((px, baseline), cluster, fill=255, font=font, anchor="ls")
+    # Drawn at fill _LEVELS - 1, the anti-aliased coverage already is the palette index.
+    ImageDraw.Draw(canvas).text((px, baseline), cluster, fill=_LEVELS - 1, font=font, anchor="ls")
     box = canvas.getbbox()
     if box is None:
         return Image.new("L", (0, 0)), 0
@@ -366,7 +368,7 @@ def _glyph_mask(cluster: str, font: ImageFont.FreeTypeFont, px: int) -> tuple[Im
 
 
 def _text_coverage(clusters: tuple[str, ...], size: int) -> Image.Image:
-    """Coverage of the initials, ink centred on the square."""
+    """Palette indexes of the initials (see _glyph_mask), ink centred on the square."""
     px = max(1, round(size * text_ratio(clusters)))
     glyphs = []
     for cluster in reversed(clusters) if _is_rtl(clusters) else clusters:
@@ -390,13 +392,14 @@ def _text_coverage(clusters: tuple[str, ...], size: int) -> Image.Image:
 
 
 @lru_cache(maxsize=16)
-def _silhouette_coverage(size: int) -> Image.Image:
+def _silhouette_indexes(size: int) -> Image.Image:
+    """Palette indexes of the head-and-shoulders figure (0 background, _LEVELS - 1 figure)."""
     scale = max(1, min(4, 1024 // size))
     unit = size * scale / 100
     big = Image.new("L", (size * scale, size * scale))
     draw = ImageDraw.Draw(big)
-    draw.ellipse((32 * unit, 21 * unit, 68 * unit, 57 * unit), fill=255)
-    draw.ellipse((17 * unit, 66 * unit, 83 * unit, 126 * unit), fill=255)
+    draw.ellipse((32 * unit, 21 * unit, 68 * unit, 57 * unit), fill=_LEVELS - 1)
+    draw.ellipse((17 * unit, 66 * unit, 83 * unit, 126 * unit), fill=_LEVELS - 1)
     return big.resize((size, size), Image.Resampling.BOX)
 
 
@@ -432,16 +435,12 @@ def _rim_transparency() -> bytes:
     return b"\xff" * _LEVELS + bytes(rim)
 
 
-_TO_INDEX = [level * _LEVELS // 256 for level in range(256)]
-
-
 @lru_cache(maxsize=1024)
 def render_png(avatar: Avatar, size: int = SIZE_DEFAULT, shape: str = SHAPE_DEFAULT) -> bytes:
     if avatar.initials:
-        coverage = _text_coverage(avatar.initials, size)
+        indexes = _text_coverage(avatar.initials, size)
     else:
-        coverage = _silhouette_coverage(size)
-    indexes = coverage.point(_TO_INDEX)
+        indexes = _silhouette_indexes(size).copy()  # putpalette below must not touch the cache
     options: dict[str, bytes] = {}
     if shape == "circle":
         # Rim indexes are all above the text's, and 0 inside the circle.

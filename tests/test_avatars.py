@@ -1,4 +1,3 @@
-# ruff: noqa: RUF001, RUF003  (Greek, Cyrillic and Turkish letters look like Latin ones)
 """Pure avatar code: initials, palette, coverage, SVG, PNG, validators (no database)."""
 
 from __future__ import annotations
@@ -312,7 +311,7 @@ def test_png_ink_is_centred(first: str, last: str) -> None:
     coverage = (
         avatars._text_coverage(avatar.initials, 128)
         if avatar.initials
-        else avatars._silhouette_coverage(128)
+        else avatars._silhouette_indexes(128)
     )
     box = coverage.getbbox()
     assert box is not None
@@ -350,9 +349,13 @@ def test_clusters_with_marks_are_shaped_with_raqm() -> None:
     assert plain.layout_engine == ImageFont.Layout.BASIC
 
 
-def test_png_silhouette_renders() -> None:
-    image = _png(avatars.avatar_for(0, "", ""), 64)
-    assert _pixel(image, (32, 20))[:3] == avatars._hex_rgb(avatars.SILHOUETTE_FOREGROUND)
+def test_png_silhouette_renders_in_both_shapes_again_and_again() -> None:
+    silhouette = avatars.avatar_for(0, "", "")
+    for shape in ("square", "circle", "square", "circle"):
+        avatars.render_png.cache_clear()  # the shared figure must survive every rendering
+        image = _png(silhouette, 64, shape)
+        assert _pixel(image, (32, 20))[:3] == avatars._hex_rgb(avatars.SILHOUETTE_FOREGROUND)
+        assert _pixel(image, (32, 8))[:3] == avatars._hex_rgb(avatars.SILHOUETTE_BACKGROUND)
 
 
 def test_png_render_is_cached() -> None:
