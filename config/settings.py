@@ -85,6 +85,8 @@ DATABASES = {
         **_database,
         "CONN_MAX_AGE": env_int("CONN_MAX_AGE", 600),
         "CONN_HEALTH_CHECKS": True,  # a connection broken by a restart is replaced, not reused
+        # lets two test runs share one server (default: test_<NAME>)
+        "TEST": {"NAME": env_str("TEST_DATABASE_NAME") or None},
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

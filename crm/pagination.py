@@ -24,8 +24,13 @@ def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date | datetime) else value
 
 
+def _signature(keys: list[OrderKey]) -> list[str]:
+    """The ordering a cursor belongs to, directions included."""
+    return [("-" if k.descending else "") + k.field.name for k in keys]
+
+
 def encode_cursor(keys: list[OrderKey], values: list[Any], *, backwards: bool) -> str:
-    payload = {"o": [k.field.name for k in keys], "v": [_plain(v) for v in values], "b": backwards}
+    payload = {"o": _signature(keys), "v": [_plain(v) for v in values], "b": backwards}
     return signing.dumps(payload, salt=SALT, compress=True)
 
 
@@ -35,7 +40,7 @@ def decode_cursor(raw: str, keys: list[OrderKey]) -> Cursor:
         payload = signing.loads(raw, salt=SALT)
     except (signing.BadSignature, ValueError, UnicodeError):
         raise ValueError_("is not a valid cursor; use the next/previous links as given") from None
-    if payload.get("o") != [k.field.name for k in keys]:
+    if payload.get("o") != _signature(keys):
         raise ValueError_("was made for another ordering; follow links of this ordering")
     values = [
         None if v is None else parse_scalar(k.field, str(v))

@@ -171,9 +171,11 @@ def parse_ordering(raw: str) -> list[OrderKey]:
         if any(k.field is f for k in keys):
             raise ValueError_(f"field {f.name!r} is given twice")
         keys.append(OrderKey(f, name.startswith("-")))
-    if keys[-1].field.name != "id":  # id is the final tie-break, so the order is total
-        keys = [k for k in keys if k.field.name != "id"] + [OrderKey(FIELDS["id"], False)]
-    return keys
+    # id is the final tie-break, so the order is total; keys after id could never apply.
+    ids = [n for n, k in enumerate(keys) if k.field.name == "id"]
+    if ids:
+        return keys[: ids[0] + 1]
+    return [*keys, OrderKey(FIELDS["id"], False)]
 
 
 def parse_search(raw: str) -> list[str]:

@@ -24,16 +24,25 @@ COMPARISONS = {"exact": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
 class Binder:
+    """Placeholders are numbered, so one fragment (the filters) can appear in several
+    branches of a statement while its values are bound once."""
+
     def __init__(self, *, text_array: bool = False) -> None:
-        self.params: list[Any] = []
+        self.values: list[Any] = []
         self.text_array = text_array
 
     def __call__(self, value: Any, kind: Kind) -> str:
+        self.values.append(_as_text(value) if self.text_array else value)
+        n = len(self.values)
         if self.text_array:
-            self.params.append(_as_text(value))
-            return f"($1[{len(self.params)}])::{PG_TYPES[kind]}"
-        self.params.append(value)
-        return f"%s::{PG_TYPES[kind]}"
+            return f"($1[{n}])::{PG_TYPES[kind]}"
+        return f"%(p{n})s::{PG_TYPES[kind]}"
+
+    @property
+    def params(self) -> Any:
+        if self.text_array:
+            return self.values
+        return {f"p{n}": value for n, value in enumerate(self.values, 1)}
 
 
 def _as_text(value: Any) -> str:
@@ -83,10 +92,22 @@ def where_sql(filters: list[Filter], search: list[str], bind: Binder) -> str:
     return " AND ".join(parts) or "TRUE"
 
 
-def order_sql(keys: list[OrderKey]) -> str:
+def order_sql(keys: list[OrderKey], *, unindexed: bool = False) -> str:
+    """ORDER BY keys; `unindexed` wraps each column in a no-op expression so that no index
+    can provide the order and the planner must use the filter's access path instead."""
     return ", ".join(
-        f"{k.field.column} {'DESC NULLS FIRST' if k.descending else 'ASC NULLS LAST'}" for k in keys
+        f"{_unindexed(k.field) if unindexed else k.field.column} "
+        f"{'DESC NULLS FIRST' if k.descending else 'ASC NULLS LAST'}"
+        for k in keys
     )
+
+
+def _unindexed(f: Field) -> str:
+    if f.kind is Kind.TEXT:
+        return f"({f.column} || '')"
+    if f.kind is Kind.DATETIME:
+        return f"({f.column} + interval '0')"
+    return f"({f.column} + 0)"
 
 
 def _after_value(k: OrderKey, value: Any, bind: Binder) -> list[str]:

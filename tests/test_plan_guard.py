@@ -1,0 +1,133 @@
+"""Plan guard: on 200,000 analysed contacts, every single-field filter combined with every
+ordering (both directions), and a keyset page half-way down every ordering, reads a bounded
+number of rows. A change that breaks an index path fails here, not in production.
+
+The bound for a filtered page is 5% of the table, or three times the filter's own matches
+when the filter and the sort key are correlated (city=Berlin sorted by phone number: no
+Berlin number among the first rows of the phone order), where the filter's access path
+plus a top-N sort is the best plan without an index for that pair (crm/selectors.py).
+
+Rows read = rows returned by every scan node plus the rows its filters threw away, times
+its loops (EXPLAIN ANALYZE), so a sequential scan or a sort of the whole table cannot hide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from crm.fields import FIELDS, Field, Kind
+from crm.pagination import Cursor
+from crm.params import Filter, ListQuery, OrderKey, parse_ordering
+from crm.selectors import contact_count, page_sql
+
+CONTACTS = 200_000
+MAX_ROWS_READ = 10_000  # 5% of the table; an index-driven page reads a few hundred
+SCANS = {"Seq Scan", "Index Scan", "Index Only Scan", "Bitmap Heap Scan"}
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def seeded(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    with django_db_blocker.unblock():
+        call_command("seed", users=CONTACTS, truncate=True)
+        yield
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "TRUNCATE crm_contactrow, crm_customerrelationship, crm_appuser, crm_address"
+            )
+
+
+@pytest.fixture
+def explain(seeded: None, django_db_blocker: Any) -> Iterator[Any]:
+    def rows_read(sql: str, params: list[Any]) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
+            return _rows_read(cursor.fetchone()[0][0]["Plan"])
+
+    with django_db_blocker.unblock():
+        yield rows_read
+
+
+def _rows_read(node: dict[str, Any]) -> int:
+    own = 0
+    if node["Node Type"] in SCANS:
+        removed = node.get("Rows Removed by Filter", 0)
+        removed += node.get("Rows Removed by Index Recheck", 0)
+        own = int((node["Actual Rows"] + removed) * node["Actual Loops"])
+    return own + sum(_rows_read(child) for child in node.get("Plans", []))
+
+
+def _scalar(sql: str) -> Any:
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return cursor.fetchone()[0]
+
+
+def _filter_for(f: Field) -> Filter:
+    """The most frequent value (a big group of ties), or the top 10% of a timestamp."""
+    if f.kind in (Kind.DATETIME, Kind.DATE):
+        value = _scalar(
+            f"SELECT percentile_disc(0.9) WITHIN GROUP (ORDER BY {f.column}) FROM crm_contactrow"  # noqa: S608
+        )
+        return Filter(f, "gte", value)
+    value = _scalar(
+        f"SELECT {f.column} FROM crm_contactrow WHERE {f.column} IS NOT NULL "  # noqa: S608
+        f"GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
+    )
+    return Filter(f, "exact", value)
+
+
+ORDERINGS = [(name, desc) for name in FIELDS for desc in (False, True)]
+
+
+def _ordering(name: str, descending: bool) -> list[OrderKey]:
+    return parse_ordering(("-" if descending else "") + name)
+
+
+@pytest.mark.parametrize("filter_field", list(FIELDS))
+def test_every_filter_with_every_ordering_reads_few_rows(explain, filter_field: str) -> None:
+    query_filter = _filter_for(FIELDS[filter_field])
+    matches = contact_count(
+        ListQuery(filters=[query_filter], ordering=parse_ordering("id"), count_exact=True)
+    ).value
+    bound = max(MAX_ROWS_READ, 3 * matches)
+    too_many = {}
+    for name, descending in ORDERINGS:
+        query = ListQuery(filters=[query_filter], ordering=_ordering(name, descending))
+        read = explain(*page_sql(query))
+        if read > bound:
+            too_many[("-" if descending else "") + name] = read
+    assert not too_many, (
+        f"{filter_field}={query_filter.value!r} ({matches} matches): rows read {too_many}"
+    )
+
+
+@pytest.mark.parametrize(("name", "descending"), ORDERINGS)
+def test_a_keyset_page_half_way_down_reads_few_rows(explain, name: str, descending: bool):
+    keys = _ordering(name, descending)
+    columns = ", ".join(k.field.column for k in keys)
+    order = ", ".join(
+        f"{k.field.column} {'DESC NULLS FIRST' if k.descending else 'ASC NULLS LAST'}" for k in keys
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns} FROM crm_contactrow ORDER BY {order} OFFSET %s LIMIT 1",  # noqa: S608
+            [CONTACTS // 2],
+        )
+        values = list(cursor.fetchone())
+    for backwards in (False, True):
+        query = ListQuery(ordering=keys)
+        read = explain(*page_sql(query, Cursor(values, backwards)))
+        assert read <= MAX_ROWS_READ, f"cursor at {values} backwards={backwards}: {read} rows"
+
+
+def test_counting_half_of_all_contacts_does_not_scan_them(explain) -> None:
+    query = ListQuery(filters=[_filter_for(FIELDS["gender"])], ordering=parse_ordering("id"))
+    count = contact_count(query)
+    assert not count.exact
+    assert abs(count.value - CONTACTS / 2) < CONTACTS * 0.1
