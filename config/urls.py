@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
@@ -6,3 +7,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("crm.urls")),
 ]
+
+if settings.SILK:  # local profiling only (config/settings.py)
+    urlpatterns.append(path("silk/", include("silk.urls", namespace="silk")))
