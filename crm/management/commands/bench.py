@@ -101,7 +101,7 @@ class Command(BaseCommand):
             contacts = cursor.fetchone()[0]
         if contacts < users:
             self.stdout.write(f"{contacts:,} contacts in the database: seeding {users:,}")
-            call_command("seed", users=users, truncate=True)
+            call_command("seed", users=users, truncate=True, record_timing=True)
             contacts = users
         return int(contacts)
 

@@ -72,6 +72,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--truncate", action="store_true", help="replace the contacts already in the database"
         )
+        parser.add_argument(
+            "--record-timing",
+            action="store_true",
+            help="keep the phase timings in .data/seed-timing.json for BENCHMARKS.md",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         as_of = options["as_of"] or start_of_day(datetime.now(UTC).date().isoformat())
@@ -87,7 +92,8 @@ class Command(BaseCommand):
         except SeedError as error:
             raise CommandError(str(error)) from None
         self.stdout.write(f"seeded {options['users']:,} contacts")
-        _record_timing(options["users"], printer.stages)
+        if options["record_timing"]:
+            _record_timing(options["users"], printer.stages)
 
 
 def _record_timing(users: int, stages: dict[str, float]) -> None:
