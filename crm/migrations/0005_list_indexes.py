@@ -7,7 +7,8 @@
   `..., id ASC`, which a backward scan of (column, id) cannot give; without it a descending
   sort by gender or country re-sorts groups of up to a million rows.
 - trigram GIN on search_text: `search` terms are substrings anywhere in six fields.
-- trigram GIN on upper(first_name) / upper(last_name): `icontains` on a name.
+- trigram GIN on upper(first_name) / upper(last_name): `icontains` on a name (dropped again
+  in 0008: never chosen by the planner).
 """
 
 from django.db import migrations

@@ -104,10 +104,10 @@ def _record_timing(users: int, stages: dict[str, float]) -> None:
     marks = [("start", 0.0), *stages.items()]
     names = {
         "start": "generate and insert rows",
-        "rows": "primary, unique and foreign keys",
-        "constraint": "secondary and list indexes",
-        "index": "ANALYZE",
-        "analyze": "VACUUM",
+        "constraint": "primary, unique and foreign keys",
+        "index": "secondary and list indexes",
+        "analyze": "ANALYZE",
+        "vacuum": "VACUUM",
     }
     phases = {
         f"{names[a]} (s)": round(end - begin, 1)
