@@ -85,7 +85,11 @@ BENCH_ABLATIONS = env_bool("CRM_BENCH_ABLATIONS", False)  # see crm/benchmarking
 STATEMENT_TIMEOUT_MS = env_int("STATEMENT_TIMEOUT_MS", 5000, minimum=0)
 _database = parse_database_url(DATABASE_URL)
 _database["OPTIONS"].setdefault("connect_timeout", "2")  # fail fast when the server is down
-_database["OPTIONS"]["options"] = f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
+# No parallel workers for request queries: starting them cost ~25 ms even for a branch that
+# a one-time filter then skips, and on 2 cores concurrent requests are the parallelism.
+_database["OPTIONS"]["options"] = (
+    f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c max_parallel_workers_per_gather=0"
+)
 DATABASES = {
     "default": {
         **_database,

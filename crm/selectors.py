@@ -35,40 +35,62 @@ class Page:
 class Count:
     value: int
     exact: bool
+    total: int = 0  # the planner's row count of the whole table, for scan budgets
 
 
 def _key_columns(keys: list[OrderKey]) -> str:
     return ", ".join(k.field.column for k in keys)
 
 
-# Rows of the sort order examined before giving up on it for a filtered page (see below).
-SCAN_BUDGET = 2000
+# How far to walk the sort key's index for a filtered page before using the filter's own
+# access path instead (see _first_rows): enough for four pages at the filter's selectivity.
+MIN_WALK, MAX_WALK = 2_000, 100_000
+SMALL_RESULT = 5_000  # an exact count this small: the filter's path plus a sort is cheapest
+
+
+def walk_budget(query: ListQuery, keys: list[OrderKey], matches: Count | None) -> int | None:
+    """None: a plain index-ordered query; 0: filter path and sort; n: walk n rows first."""
+    filtered = {f.field.name for f in query.filters} | ({"search"} if query.search else set())
+    if not filtered or keys[0].field.name in filtered:
+        return None  # no filter, or one on the first sort key: the index range is exact
+    if matches is None or not matches.total:
+        return MIN_WALK
+    if matches.exact and matches.value <= SMALL_RESULT:
+        return 0
+    expected = 4 * (query.page_size + 1) * matches.total // max(matches.value, 1)
+    return min(max(expected, MIN_WALK), MAX_WALK)
 
 
 def _first_rows(
-    where: str, extra: str, keys: list[OrderKey], limit: int, *, walk_first: bool
+    where: str, extra: str, keys: list[OrderKey], limit: int, budget: int | None
 ) -> str:
     """The first `limit` rows matching `where AND extra` in `keys` order, in a plan whose
     cost is bounded whichever way the filter and the order are correlated.
 
     Walking the sort key's index and filtering is fast when matches are spread along it,
     but `city=Berlin ORDER BY phone_number` finds its first Berlin phone (+49...) only after
-    every Austrian one (+43...): 100k+ rows at 200k contacts. So the index walk gets a
-    budget of SCAN_BUDGET rows; only if that does not fill the page, the filter's own
-    access path finds all matches and a top-N sort orders them.
+    every Austrian one (+43...): 100k+ rows at 200k contacts. So the walk gets a budget
+    (walk_budget); only if that does not fill the page, the filter's own access path finds
+    all matches and a top-N sort orders them.
     """
     order = order_sql(keys)
-    if not walk_first:
+    if budget is None:
         return (
             f"SELECT * FROM crm_contactrow WHERE {where} AND {extra} ORDER BY {order} LIMIT {limit}"
         )
-    walk = f"SELECT * FROM crm_contactrow WHERE {extra} ORDER BY {order} LIMIT {SCAN_BUDGET}"
+    unindexed = order_sql(keys, unindexed=True)
+    if budget == 0:
+        return (
+            f"SELECT * FROM crm_contactrow WHERE {extra} AND {where} "
+            f"ORDER BY {unindexed} LIMIT {limit}"
+        )
+    walk = f"SELECT * FROM crm_contactrow WHERE {extra} ORDER BY {order} LIMIT {budget}"
     return (
         f"WITH head AS (SELECT * FROM ({walk}) w WHERE {where} ORDER BY {order} LIMIT {limit}) "
         f"SELECT * FROM head WHERE (SELECT count(*) FROM head) = {limit} "
-        f"UNION ALL (SELECT * FROM crm_contactrow WHERE {extra} AND {where} "
-        f"AND (SELECT count(*) FROM head) < {limit} "
-        f"ORDER BY {order_sql(keys, unindexed=True)} LIMIT {limit})"
+        f"UNION ALL ("
+        f"SELECT * FROM crm_contactrow WHERE {extra} AND {where} "
+        f"AND (SELECT count(*) FROM head) < {limit} ORDER BY {unindexed} LIMIT {limit})"
     )
 
 
@@ -80,6 +102,7 @@ def _rows_sql(
     *,
     offset: int = 0,
     row: str = ROW_JSON,
+    budget: int | None = None,
 ) -> str:
     where = where_sql(query.filters, query.search, bind)
     limit = query.page_size + 1  # one extra row tells whether there is a next page
@@ -96,14 +119,10 @@ def _rows_sql(
             f"WHERE id IN ({page_ids}) ORDER BY {order}"
         )
     branches = ["TRUE"] if after is None else keyset_branches(keys, after, bind)
-    # Without filters, or with one on the first sort key, the index range scan is exact.
-    filtered = {f.field.name for f in query.filters} | ({"search"} if query.search else set())
-    walk_first = bool(filtered) and keys[0].field.name not in filtered
     if not branches:
         return f"SELECT {_key_columns(keys)}, {row} FROM crm_contactrow WHERE FALSE"
     parts = [
-        f"SELECT {n} AS branch, * FROM "
-        f"({_first_rows(where, b, keys, limit, walk_first=walk_first)}) b{n}"
+        f"SELECT {n} AS branch, * FROM ({_first_rows(where, b, keys, limit, budget)}) b{n}"
         for n, b in enumerate(branches)
     ]
     # Each branch is a short index range scan; sorting their few rows by branch number
@@ -132,23 +151,34 @@ def _python_json(values: tuple[Any, ...]) -> str:
 
 
 def page_sql(
-    query: ListQuery, cursor: Cursor | None = None, *, python_json: bool = False
-) -> tuple[str, list[Any]]:
-    """The one statement for a page's rows (also EXPLAINed by the plan guard test)."""
+    query: ListQuery,
+    cursor: Cursor | None = None,
+    *,
+    python_json: bool = False,
+    matches: Count | None = None,
+) -> tuple[str, Any]:
+    """The one statement for a page's rows (also EXPLAINed by the plan guard test);
+    `matches`, the count of the same filters, sizes the walk of the sort index."""
     backwards = cursor is not None and cursor.backwards
     keys = reversed_keys(query.ordering) if backwards else query.ordering
     bind = Binder()
     offset = (query.page - 1) * query.page_size if query.page else 0
     row = ROW_COLUMNS if python_json else ROW_JSON
     after = cursor.values if cursor else None
-    return _rows_sql(query, keys, after, bind, offset=offset, row=row), bind.params
+    budget = walk_budget(query, keys, matches)
+    sql = _rows_sql(query, keys, after, bind, offset=offset, row=row, budget=budget)
+    return sql, bind.params
 
 
 def contact_page(
-    query: ListQuery, cursor: Cursor | None = None, *, python_json: bool = False
+    query: ListQuery,
+    cursor: Cursor | None = None,
+    *,
+    python_json: bool = False,
+    matches: Count | None = None,
 ) -> Page:
     """The rows of one page: by page number (OFFSET) or after/before a keyset cursor."""
-    sql, params = page_sql(query, cursor, python_json=python_json)
+    sql, params = page_sql(query, cursor, python_json=python_json, matches=matches)
     started = time.perf_counter()
     with connection.cursor() as db:
         db.execute(sql, params)
@@ -175,6 +205,8 @@ def contact_count(query: ListQuery) -> Count:
     where = where_sql(query.filters, query.search, bind)
     cap = None if query.count_exact else EXACT_COUNT_LIMIT
     with connection.cursor() as db:
-        db.execute("SELECT n, exact FROM crm_count(%s, %s::text[], %s)", [where, bind.params, cap])
-        value, exact = db.fetchone()
-    return Count(value, exact)
+        db.execute(
+            "SELECT n, exact, total FROM crm_count(%s, %s::text[], %s)", [where, bind.params, cap]
+        )
+        value, exact, total = db.fetchone()
+    return Count(value, exact, total)

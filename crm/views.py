@@ -99,12 +99,13 @@ def appuser_list(request: HttpRequest) -> HttpResponse:
 def _list_response(
     request: HttpRequest, query: ListQuery, cursor: Cursor | None, python_json: bool
 ) -> HttpResponse:
-    page = contact_page(query, cursor, python_json=python_json)
+    started = time.perf_counter()
+    count = contact_count(query)  # first: its size tells the page query how to walk
+    counted = time.perf_counter() - started
+    page = contact_page(query, cursor, python_json=python_json, matches=count)
+    page.timings["count"] = counted
     if query.page and query.page > 1 and not page.rows_json:
         return error_response("page", f"page {query.page} is past the last page", 404)
-    started = time.perf_counter()
-    count = contact_count(query)
-    page.timings["count"] = time.perf_counter() - started
     links = (
         _page_links(request, query, page)
         if query.page
