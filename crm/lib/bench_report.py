@@ -86,8 +86,9 @@ def write_markdown(report: dict[str, Any], *, chart: str) -> str:
         f"- machine: {m['cpu']}, {m['cores']} cores",
         f"- PostgreSQL {m['postgresql']}, Python {m['python']}",
         f"- data: {report['contacts']:,} contacts (x3 rows: contact, address, relationship)",
-        "- warm cache; each optimised scenario 40 sequential keep-alive requests after "
-        "3 warm-up requests; baseline 3 requests after 1 warm-up",
+        f"- warm cache; each optimised scenario {report.get('runs', 40)} sequential keep-alive "
+        f"requests after 3 warm-up requests; baseline {report.get('baseline_runs', 3)} "
+        "requests after 1 warm-up; ablations 7 requests after 1 warm-up",
         "",
         "## List scenarios",
         "",

@@ -92,7 +92,12 @@ class Command(BaseCommand):
             report = self._run(server.port, token, scenarios, options)
         finally:
             server.stop()
-        report |= {"contacts": contacts, "machine": self._machine()}
+        report |= {
+            "contacts": contacts,
+            "machine": self._machine(),
+            "runs": options["runs"],
+            "baseline_runs": options["baseline_runs"],
+        }
         self._write(report, options)
 
     def _ensure_data(self, users: int) -> int:
@@ -154,7 +159,7 @@ class Command(BaseCommand):
                         target="baseline",
                     )
                 )
-        results += self._ablations(client, scenarios, options["runs"] // 2)
+        results += self._ablations(client, scenarios, runs=7)
         return {
             "results": results,
             "throughput": self._throughput(port, token, options),
