@@ -119,6 +119,9 @@ def write_markdown(report: dict[str, Any], *, chart: str) -> str:
         "",
     ]
     lines += _avatar_section(report.get("avatars", {})) + _seed_section(report.get("seed"))
+    notes = Path(__file__).resolve().parents[2] / "docs" / "performance-notes.md"
+    if notes.exists():  # hand-written explanations, kept next to the generated numbers
+        lines += ["", notes.read_text()]
     return "\n".join(lines) + "\n"
 
 
