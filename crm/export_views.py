@@ -1,0 +1,105 @@
+"""Thin views: the OpenAPI document, its docs page, and the two streaming exports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from functools import cache
+
+import orjson
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from crm import export
+from crm.middleware import database_error_response
+from crm.openapi import PAGING_PARAMS, build_schema
+from crm.params import InvalidParams, ListQuery, ValueError_, parse_boolean, parse_list_params
+from crm.responses import errors_response, raw_json_response
+
+Errors = list[dict[str, str]]
+
+
+@cache
+def _schema_bytes() -> bytes:
+    return orjson.dumps(build_schema(session_cookie=settings.SESSION_COOKIE_NAME))
+
+
+@require_GET
+def openapi_json(request: HttpRequest) -> HttpResponse:
+    return raw_json_response(_schema_bytes(), headers={"Cache-Control": "no-cache"})
+
+
+@require_GET
+def docs(request: HttpRequest) -> HttpResponse:
+    return render(request, "crm/docs.html")
+
+
+def parse_export_params(params: Mapping[str, Sequence[str]], *,
+                        allow_bom: bool) -> tuple[ListQuery, bool]:  # fmt: skip
+    """The list's filter, search and ordering parameters, plus `bom` for CSV; the paging
+    parameters make no sense for an export and are refused, like any unknown one."""
+    errors: Errors = []
+    rest: dict[str, Sequence[str]] = {}
+    bom = False
+    for name, values in params.items():
+        if name in PAGING_PARAMS:
+            errors.append({"param": name, "message": f"{name} does not apply to an export, "
+                           "which streams every matching row; remove it"})  # fmt: skip
+        elif name == "bom" and allow_bom:
+            try:
+                if len(values) != 1:
+                    raise ValueError_("is given more than once")
+                bom = parse_boolean(values[0])
+            except ValueError_ as error:
+                errors.append({"param": name, "message": f"bom {error}"})
+        else:
+            rest[name] = values
+    try:
+        query = parse_list_params(rest)
+    except InvalidParams as invalid:
+        errors += invalid.errors
+        query = ListQuery()
+    if errors:
+        order = {name: i for i, name in enumerate(params)}  # as in the query string
+        raise InvalidParams(sorted(errors, key=lambda e: order.get(e["param"], len(order))))
+    return query, bom
+
+
+def _filename(extension: str) -> str:
+    return f"contacts-{datetime.now(UTC):%Y%m%d-%H%M%S}.{extension}"
+
+
+def _streaming(stream: Iterator[bytes], content_type: str, extension: str) -> HttpResponseBase:
+    response = StreamingHttpResponse(stream, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{_filename(extension)}"'
+    response["Cache-Control"] = "no-store"  # personal data
+    response["X-Accel-Buffering"] = "no"  # a proxy should pass the stream on as it comes
+    return response
+
+
+def _export(request: HttpRequest, fmt: str) -> HttpResponseBase:
+    try:
+        query, bom = parse_export_params(dict(request.GET.lists()), allow_bom=fmt == "csv")
+    except InvalidParams as invalid:
+        return errors_response(invalid.errors)
+    try:  # the COPY itself starts with the stream; fail with 503 now if it cannot
+        connection.ensure_connection()
+    except DatabaseError as error:
+        return database_error_response(error)
+    if fmt == "csv":
+        stream = export.csv_stream(query, bom=bom)
+        return _streaming(stream, "text/csv; charset=utf-8; header=present", "csv")
+    return _streaming(export.ndjson_stream(query), "application/x-ndjson", "ndjson")
+
+
+@require_GET
+def export_csv(request: HttpRequest) -> HttpResponseBase:
+    return _export(request, "csv")
+
+
+@require_GET
+def export_ndjson(request: HttpRequest) -> HttpResponseBase:
+    return _export(request, "ndjson")

@@ -1,0 +1,264 @@
+"""The OpenAPI document: valid OpenAPI 3.1, and complete both ways: every parameter it
+documents is accepted by the API, and every parameter the API accepts is documented (found
+by calling the API with candidate names and seeing which ones it refuses as unknown)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.test import Client
+from openapi_spec_validator import validate
+
+from crm.fields import CONTROL_PARAMS, FIELDS, LOOKUPS, Kind
+from crm.openapi import build_schema
+
+LIST = "/crm/appusers"
+CSV = "/crm/appusers/export.csv"
+NDJSON = "/crm/appusers/export.ndjson"
+STRICT_PATHS = [LIST, CSV, NDJSON]
+ALL_LOOKUPS = sorted({lookup for lookups in LOOKUPS.values() for lookup in lookups})
+# Refusals that mean "this name is not a parameter here" (not "bad value").
+UNKNOWN = re.compile(r"is not a known parameter|does not apply to|unknown field")
+
+SAMPLES = {
+    Kind.TEXT: "a",
+    Kind.INTEGER: "1",
+    Kind.DATE: "2024-01-02",
+    Kind.DATETIME: "2024-01-02T03:04:05Z",
+}
+
+
+def drain(response: Any) -> bytes:
+    return b"".join(response.streaming_content)
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict[str, Any]:
+    return build_schema()
+
+
+def test_schema_is_valid_openapi_3_1(schema: dict[str, Any]) -> None:
+    assert schema["openapi"].startswith("3.1")
+    validate(schema)
+
+
+def test_served_schema_is_the_built_one(api_client: Client) -> None:
+    response = api_client.get("/crm/openapi.json")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    served = response.json()
+    validate(served)
+    assert served == build_schema()
+
+
+def test_openapi_and_docs_need_authentication(db: None) -> None:
+    assert Client().get("/crm/openapi.json").status_code == 401
+    response = Client().get("/crm/docs")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_docs_page_loads_redoc_from_our_static_files(api_client: Client) -> None:
+    response = api_client.get("/crm/docs")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'spec-url="/crm/openapi.json"' in html
+    (src,) = re.findall(r'<script src="([^"]+)"', html)
+    assert src == "/static/crm/vendor/redoc/redoc.standalone.js"  # same origin, no CDN
+    assert "http" not in re.sub(r"<!--.*?-->", "", html)
+    script = Client().get(src)  # static files are public
+    assert script.status_code == 200
+    assert b"redoc.standalone.js.LICENSE.txt" in drain(script)[:200]
+
+
+def test_every_endpoint_is_documented(schema: dict[str, Any]) -> None:
+    assert set(schema["paths"]) == {
+        "/crm/appusers",
+        "/crm/appusers/baseline",
+        "/crm/appusers/export.csv",
+        "/crm/appusers/export.ndjson",
+        "/crm/appusers/{id}/avatar.svg",
+        "/crm/appusers/{id}/avatar.png",
+        "/healthz",
+        "/crm/openapi.json",
+    }
+    assert schema["paths"]["/healthz"]["get"]["security"] == []
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["bearerAuth"] == schemes["bearerAuth"] | {"type": "http", "scheme": "bearer"}
+    assert schemes["sessionCookie"]["in"] == "cookie"
+    for path in STRICT_PATHS:
+        responses = schema["paths"][path]["get"]["responses"]
+        assert {"200", "400", "401", "503"} <= set(responses)
+    error = schema["components"]["schemas"]["Errors"]
+    assert error["required"] == ["errors"]
+
+
+def test_every_registry_field_and_lookup_is_documented(schema: dict[str, Any]) -> None:
+    params = schema["components"]["parameters"]
+    for f in FIELDS.values():
+        for lookup in f.lookups:
+            name = f.name if lookup == "exact" else f"{f.name}__{lookup}"
+            assert name in params, name
+        flat = schema["components"]["schemas"]["ContactFlat"]["properties"]
+        assert f.name in flat
+
+
+def test_response_schemas_match_real_responses(
+    api_client: Client, make_contact: Any, schema: dict[str, Any]
+) -> None:
+    """The documented shapes are the served ones (a small structural check)."""
+    make_contact()
+    make_contact(points=None, birthday=None)
+    body = api_client.get(LIST).json()
+    schemas = schema["components"]["schemas"]
+    assert set(body) == set(schemas["ContactPage"]["properties"])
+    for row in body["results"]:
+        assert set(row) == set(schemas["Contact"]["properties"])
+        assert set(row["address"]) == set(schemas["Address"]["properties"])
+        assert row["relationship"] is None or set(row["relationship"]) == set(
+            schemas["Relationship"]["properties"]
+        )
+    errors = api_client.get(LIST, {"nope": "1"}).json()
+    assert set(errors) == {"errors"} and set(errors["errors"][0]) == {"param", "message"}
+
+
+# -- completeness, by asking the API -------------------------------------------------------
+
+
+def documented_names(schema: dict[str, Any], path: str) -> set[str]:
+    refs = schema["paths"][path]["get"]["parameters"]
+    params = [schema["components"]["parameters"][r["$ref"].rsplit("/", 1)[1]] for r in refs]
+    assert all(p["in"] == "query" for p in params)
+    return {p["name"] for p in params}
+
+
+def serialise(value: Any) -> str:
+    """A parameter value as OpenAPI's form style (explode false) puts it in the URL."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(serialise(v) for v in value)
+    return str(value)
+
+
+def candidate_value(name: str) -> str:
+    """A well-formed value for a candidate name built as <field>[__<lookup>]."""
+    controls = {
+        "page": "1",
+        "page_size": "10",
+        "ordering": "-id",
+        "search": "anna",
+        "count": "exact",
+        "bom": "true",
+    }
+    if name in controls:
+        return controls[name]
+    field, lookup = name, "exact"
+    for candidate in ALL_LOOKUPS:
+        if name.endswith(f"__{candidate}") and name not in FIELDS:
+            field, lookup = name.removesuffix(f"__{candidate}"), candidate
+    kind = FIELDS[field].kind if field in FIELDS else Kind.TEXT
+    sample = SAMPLES[kind]
+    if lookup == "isnull":
+        return "true"
+    if lookup in ("year", "month", "day"):
+        return "2"
+    if lookup in ("in", "range"):
+        return f"{sample},{sample}"
+    return sample
+
+
+def candidate_names() -> set[str]:
+    """Names a client might try: every registry field and some that are not fields (the
+    columns' own names, the nested objects, computed values), bare and with every lookup
+    there is and some that there are not; the control parameters and a few others."""
+    fields = [
+        *FIELDS,
+        "address",
+        "relationship",
+        "avatar_url",
+        "search_text",
+        "address_city",
+        "relationship_points",
+        "city",
+        "points",
+        "name",
+        "email",
+    ]
+    lookups = [*ALL_LOOKUPS, "regex", "iregex", "ne", "not", "date", "week_day", "search"]
+    names = {f"{f}__{lookup}" for f in fields for lookup in lookups} | set(fields)
+    return (
+        names
+        | set(CONTROL_PARAMS)
+        | {"bom", "format", "limit", "offset", "fields", "q", "sort", "order_by", "ordering__in"}
+    )
+
+
+@pytest.fixture
+def cursor(api_client: Client, make_contact: Any) -> str:
+    make_contact()
+    make_contact()
+    next_link = api_client.get(LIST, {"page_size": "1", "ordering": "-id"}).json()["next"]
+    (token,) = parse_qs(urlsplit(next_link).query)["cursor"]
+    return token
+
+
+def _errors_for(response: Any, name: str) -> list[str]:
+    return [e["message"] for e in response.json()["errors"] if e["param"] == name]
+
+
+@pytest.mark.parametrize("path", STRICT_PATHS)
+def test_documented_parameters_are_accepted(
+    api_client: Client, cursor: str, path: str, schema: dict[str, Any]
+) -> None:
+    """Each documented parameter, with its documented example, answers 200."""
+    params = schema["components"]["parameters"]
+    for name in sorted(documented_names(schema, path)):
+        value = cursor if name == "cursor" else serialise(params[name]["example"])
+        query = {name: value}
+        if name == "cursor":  # a cursor is valid only with the ordering it was made for
+            query["ordering"] = "-id"
+        if name == "page":  # page 2 exists with one row a page
+            query["page_size"] = "1"
+        response = api_client.get(path, query)
+        assert response.status_code == 200, (name, value, response.content)
+        if path != LIST:
+            drain(response)
+
+
+@pytest.mark.parametrize("path", STRICT_PATHS)
+def test_undocumented_parameters_are_refused_as_unknown(
+    api_client: Client, cursor: str, path: str, schema: dict[str, Any]
+) -> None:
+    """Every candidate name that the document does not list is refused as unknown; one
+    that answered 200, or failed for another reason, would be an undocumented parameter."""
+    documented = documented_names(schema, path)
+    undocumented = sorted(candidate_names() - documented)
+    assert len(undocumented) > 500
+    accepted, unclear = [], []
+    for name in undocumented:
+        response = api_client.get(path, {name: candidate_value(name)})
+        if response.status_code == 200:
+            accepted.append(name)
+            if path != LIST:
+                drain(response)
+        elif response.status_code != 400 or not any(
+            UNKNOWN.search(m) for m in _errors_for(response, name)
+        ):
+            unclear.append((name, response.status_code))
+    assert accepted == [] and unclear == []
+
+
+def test_candidates_cover_the_documented_parameters(schema: dict[str, Any]) -> None:
+    """So that the two tests above together compare the whole accepted set."""
+    for path in STRICT_PATHS:
+        assert documented_names(schema, path) <= candidate_names()
+
+
+def test_export_parameters_are_the_lists_minus_paging(schema: dict[str, Any]) -> None:
+    listed = documented_names(schema, LIST)
+    paging = {"page", "page_size", "cursor", "count"}
+    assert documented_names(schema, NDJSON) == listed - paging
+    assert documented_names(schema, CSV) == (listed - paging) | {"bom"}
