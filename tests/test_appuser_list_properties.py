@@ -113,7 +113,8 @@ def _dates(rng: random.Random, n: int) -> list[date]:
                     for _ in range(n - len(edges))]  # fmt: skip
 
 
-def _create_data_set() -> None:
+def _create_data_set() -> tuple[list[int], list[int]]:
+    """Returns the ids of the addresses and contacts made."""
     rng = random.Random(20241121)
     stamps, days = _timestamps(rng, 30), _dates(rng, 25)
     addresses = Address.objects.bulk_create(
@@ -140,6 +141,7 @@ def _create_data_set() -> None:
                              last_activity=None if rng.random() < 0.25 else rng.choice(stamps))
         for contact in contacts if rng.random() < 0.8
     )  # fmt: skip
+    return [a.pk for a in addresses], [c.pk for c in contacts]
 
 
 class DataSet:
@@ -160,17 +162,16 @@ class DataSet:
 @pytest.fixture(scope="module")
 def dataset(django_db_setup: None, django_db_blocker: Any) -> Iterator[DataSet]:
     """Committed once for the module (the API reads the trigger-maintained read model, so the
-    rows must be real); removed again at the end."""
+    rows must be real); removed again at the end. Contacts committed by anyone else would
+    be in the list too, so the oracle's rows are all contacts, not only these."""
     with django_db_blocker.unblock():
-        assert not AppUser.objects.exists(), "the test database is expected to be empty"
-        _create_data_set()
-        rows = list(AppUser.objects.order_by("id").values(*FIELDS))
+        address_ids, contact_ids = _create_data_set()
         try:
-            yield DataSet(rows)
+            yield DataSet(list(AppUser.objects.order_by("id").values(*FIELDS)))
         finally:
-            CustomerRelationship.objects.all().delete()
-            AppUser.objects.all().delete()
-            Address.objects.all().delete()
+            CustomerRelationship.objects.filter(appuser_id__in=contact_ids).delete()
+            AppUser.objects.filter(id__in=contact_ids).delete()
+            Address.objects.filter(id__in=address_ids).delete()
 
 
 @pytest.fixture(autouse=True)
