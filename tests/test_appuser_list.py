@@ -24,13 +24,6 @@ DATE = re.compile(r"\d{4}-\d\d-\d\d")
 MakeContact = Callable[..., AppUser]
 YILMAZ = "Y\u0131lmaz"  # with the Turkish dotless i
 
-# A known deviation from the contract; its strict xfail test fails once it is resolved.
-BUG_COUNT_ESTIMATE_FIRST = (
-    "API deviation from the contract: crm_count() (migration 0006) returns the planner's "
-    "estimate, count_exact false, whenever the estimate exceeds 3 x EXACT_COUNT_LIMIT, even "
-    "when the true count is within the limit (here 0)"
-)
-
 
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings: Any) -> None:
@@ -375,7 +368,6 @@ def test_counts_exact_and_estimated(api_client: Client, make_contact: MakeContac
     assert (body["count"], body["count_exact"]) == (0, True)
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_COUNT_ESTIMATE_FIRST)
 def test_count_is_exact_up_to_the_limit_whatever_the_planner_expects(
     api_client: Client, make_contact: MakeContact, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -389,7 +381,7 @@ def test_count_is_exact_up_to_the_limit_whatever_the_planner_expects(
     monkeypatch.setattr("crm.selectors.EXACT_COUNT_LIMIT", 5)  # 0 rows is within it
     body = get(api_client, {"first_name": "Anna", "last_name": "Muster"}).json()
     assert body["results"] == []
-    assert (body["count"], body["count_exact"]) == (0, True)  # actual: (20, False)
+    assert (body["count"], body["count_exact"]) == (0, True)  # the planner expects 20
 
 
 # --- search ----------------------------------------------------------------------------------
