@@ -1,22 +1,55 @@
-"""Database trouble answers 503 with a clear message and Retry-After, never a 500."""
+"""Database trouble answers 503 with a clear message and Retry-After, never a 500; API
+paths answer errors in the JSON errors body, never an HTML page or a stack trace."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 
-from django.db import DatabaseError, OperationalError, close_old_connections, connection
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    connections,
+)
 from django.http import HttpRequest, HttpResponse
 
 from crm.responses import error_response
 
 logger = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = "2"
+QUERY_CANCELED = "57014"  # statement_timeout (or a cancel request)
+
+# Server-rendered pages (HTML: anonymous users are redirected to the login page, errors stay
+# HTML). Every other path under API_PREFIX is JSON and answers errors in the errors body.
+PAGE_PATHS = ("/", "/crm/", "/crm/docs", "/accounts/login/", "/accounts/logout/")
+API_PREFIX = "/crm/"
+
+TIMEOUT_MESSAGE = "the query took too long and was cancelled; narrow the filters or retry"
+UNAVAILABLE_MESSAGE = "the database is unavailable; retry shortly"
+INTERNAL_MESSAGE = "internal server error; the failure was logged"
+STATUS_MESSAGES = {
+    400: "bad request",
+    403: "forbidden",
+    404: "not found",
+    405: "method not allowed",
+    413: "request too large",
+    500: INTERNAL_MESSAGE,
+}
 
 
-def _is_timeout(error: DatabaseError) -> bool:
-    cause = error.__cause__
-    return getattr(cause, "sqlstate", None) == "57014"  # query_canceled: statement_timeout
+def is_api_path(path_info: str) -> bool:
+    return path_info.startswith(API_PREFIX) and path_info not in PAGE_PATHS
+
+
+def is_timeout(error: BaseException) -> bool:
+    return getattr(error.__cause__, "sqlstate", None) == QUERY_CANCELED
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """A cancelled statement, a refused or broken connection: worth retrying. Programming,
+    data and integrity errors are bugs and are not dressed up as an outage."""
+    return isinstance(error, OperationalError | InterfaceError)
 
 
 class DatabaseUnavailableMiddleware:
@@ -24,7 +57,10 @@ class DatabaseUnavailableMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
+        response = self.get_response(request)
+        if response.status_code >= 400 and is_api_path(request.path_info):
+            return json_error_page(response)
+        return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, DatabaseError):
@@ -32,17 +68,40 @@ class DatabaseUnavailableMiddleware:
         return database_error_response(exception)
 
 
+def json_error_page(response: HttpResponse) -> HttpResponse:
+    """Django's own error pages (404 from the resolver, 405 from require_GET, 400 for too
+    many query parameters, the 500 page) as the errors body; JSON responses pass through."""
+    if response.get("Content-Type", "").startswith("application/json"):
+        return response
+    status = response.status_code
+    replacement = error_response(None, STATUS_MESSAGES.get(status, "request failed"), status)
+    for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+        if header in response:
+            replacement[header] = response[header]
+    return replacement
+
+
+def _discard_broken_connections() -> None:
+    """A connection broken by a restart or an outage must not be reused by the next request
+    (CONN_MAX_AGE keeps connections across requests)."""
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:  # an atomic block's own exit rolls back and cleans up
+            conn.close_if_unusable_or_obsolete()
+
+
 def database_error_response(exception: DatabaseError) -> HttpResponse:
-    """503 for a statement timeout or an unreachable database, used wherever SQL runs."""
-    if _is_timeout(exception):
-        message = "the query took too long and was cancelled; narrow the filters or retry"
+    """503 + Retry-After for a statement timeout or an unreachable database, used wherever
+    SQL runs; 500 (logged with its traceback) for any other database error."""
+    if not is_unavailable(exception):
+        logger.error("database error", exc_info=exception)
+        return error_response(None, INTERNAL_MESSAGE, 500)
+    if is_timeout(exception):
+        logger.warning("statement cancelled: %s", exception)
+        message = TIMEOUT_MESSAGE
     else:
         logger.warning("database unavailable: %s", exception)
-        message = "the database is unavailable; retry shortly"
-        if isinstance(exception, OperationalError):
-            # a broken connection must not be reused by the next request
-            connection.close_if_unusable_or_obsolete()
-            close_old_connections()
+        message = UNAVAILABLE_MESSAGE
+        _discard_broken_connections()
     response = error_response(None, message, 503)
     response["Retry-After"] = RETRY_AFTER_SECONDS
     return response
