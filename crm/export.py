@@ -93,7 +93,7 @@ def csv_copy_sql(query: ListQuery) -> tuple[str, list[Any]]:
     bind = Binder()
     columns = ", ".join(f'{csv_value_sql(f)} AS "{f.name}"' for f in FIELDS.values())
     select = f"SELECT {columns} FROM crm_contactrow {_where_order(query, bind)}"
-    return f"COPY ({select}) TO STDOUT (FORMAT csv, HEADER)", bind.params
+    return f"COPY ({select}) TO STDOUT (FORMAT csv)", bind.params
 
 
 def ndjson_copy_sql(query: ListQuery) -> tuple[str, list[Any]]:
@@ -142,25 +142,29 @@ class CrlfLineEnds:
         return b'"'.join(parts)
 
 
-def stream_copy(sql: str, params: list[Any], *, prefix: bytes = b"",
+def stream_copy(sql: str, params: list[Any], *, head: bytes = b"",
                 convert: CrlfLineEnds | None = None) -> Iterator[bytes]:  # fmt: skip
-    """Run `sql` (a COPY ... TO STDOUT) and yield its output in chunks of ~CHUNK_BYTES.
+    """Yield `head`, then run `sql` (a COPY ... TO STDOUT) and yield its output in chunks of
+    about CHUNK_BYTES.
 
-    Nothing runs before the first next(): by then Django's response middleware is done, so
-    nothing else can need the connection while the COPY holds it. The first chunk (the
-    header, for CSV) is yielded at once, so the client sees bytes before the scan ends.
+    Nothing touches the database before the second next(): by then Django's response
+    middleware is done, so nothing else can need the connection while the COPY holds it.
+    `head` goes out before the query even starts, so a CSV client sees its first bytes at
+    once even when PostgreSQL must sort every matching row before sending the first one.
     """
+    if head:
+        yield head
     with transaction.atomic(), connection.cursor() as cursor:
         local = export_settings()  # SET LOCAL: they end with this transaction
         calls = ", ".join(f"set_config('{name}', %s, true)" for name in local)
         cursor.execute(f"SELECT {calls}", list(local.values()))
-        buffer = bytearray(prefix)
+        buffer = bytearray()
         first = True
         try:
             with cursor.cursor.copy(sql, params) as copy:
                 for data in copy:
                     buffer += data
-                    if first or len(buffer) >= CHUNK_BYTES:
+                    if first or len(buffer) >= CHUNK_BYTES:  # the first rows at once
                         first = False
                         yield convert(bytes(buffer)) if convert else bytes(buffer)
                         buffer.clear()
@@ -174,9 +178,14 @@ def stream_copy(sql: str, params: list[Any], *, prefix: bytes = b"",
             yield convert(bytes(buffer)) if convert else bytes(buffer)
 
 
+def csv_header(*, bom: bool = False) -> bytes:
+    """The header row, as COPY's HEADER would write it (the names need no quoting)."""
+    return (BOM if bom else b"") + ",".join(FIELDS).encode() + b"\r\n"
+
+
 def csv_stream(query: ListQuery, *, bom: bool = False) -> Iterator[bytes]:
     sql, params = csv_copy_sql(query)
-    return stream_copy(sql, params, prefix=BOM if bom else b"", convert=CrlfLineEnds())
+    return stream_copy(sql, params, head=csv_header(bom=bom), convert=CrlfLineEnds())
 
 
 def ndjson_stream(query: ListQuery) -> Iterator[bytes]:

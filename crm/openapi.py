@@ -7,6 +7,7 @@ Pure: no Django, no database; `build_schema()` returns a plain dict, cached by t
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from crm import avatars
@@ -517,13 +518,30 @@ _CSV_NOTE = (
 )
 
 
+def _example_row() -> dict[str, Any]:
+    """One exported row, with timestamps as the API writes them (always microseconds)."""
+    return {
+        f.name: "2024-05-01T12:00:00.000000Z" if f.kind is Kind.DATETIME else _example(f)
+        for f in FIELDS.values()
+    }
+
+
+def _csv_example() -> str:
+    def cell(value: Any) -> str:
+        text = str(value)
+        return "'" + text if isinstance(value, str) and text[:1] in "=+-@\t\r" else text
+
+    row = _example_row()
+    return ",".join(row) + "\r\n" + ",".join(cell(v) for v in row.values()) + "\r\n"
+
+
 def _export_operation(fmt: str) -> Schema:
     media = "text/csv" if fmt == "csv" else "application/x-ndjson"
     body: Schema
     if fmt == "csv":
         columns = ", ".join(f"`{n}`" for n in FIELDS)
         description = f"{_CSV_NOTE}\n\nColumns, in this order: {columns}."
-        body = {"schema": {"type": "string"}}
+        body = {"schema": {"type": "string"}, "example": _csv_example()}
     else:
         description = (
             "One JSON object per line (`\\n`), flat, with the same names as the "
@@ -532,6 +550,7 @@ def _export_operation(fmt: str) -> Schema:
         body = {
             "schema": {"type": "string", "description": "lines of ContactFlat objects"},
             "x-line-schema": _ref("schemas", "ContactFlat"),
+            "example": json.dumps(_example_row(), ensure_ascii=False, separators=(",", ":")) + "\n",
         }
     return {
         "tags": ["export"],

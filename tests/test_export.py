@@ -20,6 +20,7 @@ from django.db import connection, connections
 from django.test import Client
 
 from crm.auth import create_token
+from crm.export import CrlfLineEnds, csv_header
 from crm.fields import FIELDS
 from crm.seeding import TABLES
 
@@ -356,3 +357,21 @@ def test_client_disconnect_cancels_the_copy(api_client: Client, seeded: int) -> 
                 "SELECT count(*), current_setting('statement_timeout') FROM crm_contactrow"
             )
             assert cursor.fetchone() == (seeded, "5s")  # SET LOCAL ended with the export
+
+
+def test_crlf_conversion_is_independent_of_chunk_boundaries() -> None:
+    raw = b'id,x\n1,"a\nb"\n2,"say ""hi""\n"\n3,\n4,""\n'
+    expected = b'id,x\r\n1,"a\nb"\r\n2,"say ""hi""\n"\r\n3,\r\n4,""\r\n'
+    for i in range(len(raw) + 1):
+        for j in range(i, len(raw) + 1):
+            convert = CrlfLineEnds()
+            assert b"".join(convert(part) for part in (raw[:i], raw[i:j], raw[j:])) == expected
+
+
+def test_csv_header_is_what_copy_would_write(db: None) -> None:
+    with connection.cursor() as cursor:
+        columns = ", ".join(f'1 AS "{name}"' for name in FIELDS)
+        with cursor.cursor.copy(f"COPY (SELECT {columns}) TO STDOUT (FORMAT csv, HEADER)") as copy:
+            written = b"".join(bytes(data) for data in copy)
+    assert CrlfLineEnds()(written.splitlines(keepends=True)[0]) == csv_header()
+    assert csv_header(bom=True) == BOM + csv_header()

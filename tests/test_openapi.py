@@ -4,6 +4,7 @@ by calling the API with candidate names and seeing which ones it refuses as unkn
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -12,6 +13,7 @@ import pytest
 from django.test import Client
 from openapi_spec_validator import validate
 
+from crm.export import csv_header
 from crm.fields import CONTROL_PARAMS, FIELDS, LOOKUPS, Kind
 from crm.openapi import build_schema
 
@@ -65,6 +67,9 @@ def test_docs_page_loads_redoc_from_our_static_files(api_client: Client) -> None
     assert response.status_code == 200
     html = response.content.decode()
     assert 'spec-url="/crm/openapi.json"' in html
+    csp = response["Content-Security-Policy"]  # blocks Redoc's footer logo from its CDN
+    assert "default-src 'self'" in csp and "img-src 'self' data:;" in csp
+    assert "http" not in csp and "*" not in csp
     (src,) = re.findall(r'<script src="([^"]+)"', html)
     assert src == "/static/crm/vendor/redoc/redoc.standalone.js"  # same origin, no CDN
     assert "http" not in re.sub(r"<!--.*?-->", "", html)
@@ -262,3 +267,12 @@ def test_export_parameters_are_the_lists_minus_paging(schema: dict[str, Any]) ->
     paging = {"page", "page_size", "cursor", "count"}
     assert documented_names(schema, NDJSON) == listed - paging
     assert documented_names(schema, CSV) == (listed - paging) | {"bom"}
+
+
+def test_export_examples_have_the_real_columns(schema: dict[str, Any]) -> None:
+    paths = schema["paths"]
+    csv_example = paths[CSV]["get"]["responses"]["200"]["content"]["text/csv"]["example"]
+    assert csv_example.encode().startswith(csv_header())
+    assert csv_example.endswith("\r\n") and ",'+43" in csv_example  # neutralised phone
+    ndjson = paths[NDJSON]["get"]["responses"]["200"]["content"]["application/x-ndjson"]
+    assert list(json.loads(ndjson["example"])) == list(FIELDS)
