@@ -17,10 +17,12 @@ is used as given (without `id` as the final tie-break), and there are no cursors
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django_filters import rest_framework as django_filters
 from rest_framework import filters, generics, pagination, serializers
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
 
 from crm.models import Address, AppUser, CustomerRelationship
 
@@ -110,3 +112,20 @@ class BaselineAppUserList(generics.ListAPIView):
     # crm.auth.AuthenticationRequiredMiddleware authenticates every request already.
     authentication_classes = []
     permission_classes = []
+
+
+def errors_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's errors in the project's body, {"errors": [{"param", "message"}]} (settings)."""
+    response = exception_handler(exc, context)
+    if response is not None:
+        response.data = {"errors": _flatten(response.data)}
+    return response
+
+
+def _flatten(data: Any, param: str = "") -> list[dict[str, str]]:
+    if isinstance(data, dict):
+        return [e for key, value in data.items()
+                for e in _flatten(value, "" if key == "detail" else str(key))]  # fmt: skip
+    if isinstance(data, list):
+        return [e for item in data for e in _flatten(item, param)]
+    return [{"param": param, "message": str(data)}]

@@ -30,6 +30,15 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 PART_RANGES = {"year": (1, 9999), "month": (1, 12), "day": (1, 31)}
 
 
+def short(raw: str) -> str:
+    """Input echoed in an error, cut short: 100 kB in must not mean 100 kB out."""
+    return raw if len(raw) <= 50 else raw[:50] + "…"
+
+
+def shown(raw: str) -> str:
+    return repr(short(raw))
+
+
 class InvalidParams(Exception):
     def __init__(self, errors: list[dict[str, str]]) -> None:
         super().__init__(errors)
@@ -86,7 +95,7 @@ def parse_scalar(f: Field, raw: str) -> Any:
 
 def parse_integer(raw: str, low: int, high: int) -> int:
     if not _INTEGER.fullmatch(raw) or not low <= int(raw) <= high:
-        raise ValueError_(f"expects an integer from {low} to {high}, got {raw!r}")
+        raise ValueError_(f"expects an integer from {low} to {high}, got {shown(raw)}")
     return int(raw)
 
 
@@ -96,7 +105,7 @@ def parse_date(raw: str) -> date:
             raise ValueError
         return date.fromisoformat(raw)
     except ValueError:
-        raise ValueError_(f"expects a date YYYY-MM-DD, got {raw!r}") from None
+        raise ValueError_(f"expects a date YYYY-MM-DD, got {shown(raw)}") from None
 
 
 def parse_datetime(raw: str) -> datetime:
@@ -107,14 +116,14 @@ def parse_datetime(raw: str) -> datetime:
         value = datetime.fromisoformat(raw)
     except ValueError:
         raise ValueError_(
-            f"expects an ISO 8601 timestamp such as 2024-05-01T12:00:00Z, got {raw!r}"
+            f"expects an ISO 8601 timestamp such as 2024-05-01T12:00:00Z, got {shown(raw)}"
         ) from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def parse_boolean(raw: str) -> bool:
     if raw not in ("true", "false"):
-        raise ValueError_(f"expects true or false, got {raw!r}")
+        raise ValueError_(f"expects true or false, got {shown(raw)}")
     return raw == "true"
 
 
@@ -126,7 +135,7 @@ def parse_filter_value(f: Field, lookup: str, raw: str) -> Any:
     if lookup in ("in", "range"):
         items = raw.split(",")
         if lookup == "range" and len(items) != 2:
-            raise ValueError_(f"expects two comma-separated values (low,high), got {raw!r}")
+            raise ValueError_(f"expects two comma-separated values (low,high), got {shown(raw)}")
         if len(items) > MAX_IN_VALUES:
             raise ValueError_(f"accepts at most {MAX_IN_VALUES} values")
         return [parse_scalar(f, item) for item in items]
@@ -143,7 +152,7 @@ def parse_filter(name: str, raw: str) -> Filter:
         )
     if lookup not in f.lookups:
         raise ValueError_(
-            f"lookup {lookup!r} does not apply to {f.kind.value} field {f.name!r}; "
+            f"lookup {shown(lookup)} does not apply to {f.kind.value} field {f.name!r}; "
             f"allowed: {', '.join(f.lookups)}"
         )
     return Filter(f, lookup, parse_filter_value(f, lookup, raw))
@@ -166,7 +175,8 @@ def parse_ordering(raw: str) -> list[OrderKey]:
         f = FIELDS.get(name.removeprefix("-"))
         if f is None:
             raise ValueError_(
-                f"unknown field {name!r}; use any of {', '.join(FIELDS)}, with - for descending"
+                f"unknown field {shown(name)}; use any of {', '.join(FIELDS)}, "
+                "with - for descending"
             )
         if any(k.field is f for k in keys):
             raise ValueError_(f"field {f.name!r} is given twice")
@@ -206,7 +216,7 @@ def _apply_control(query: ListQuery, name: str, raw: str) -> None:
         query.search = parse_search(raw)
     elif name == "count":
         if raw not in ("exact", "estimate"):
-            raise ValueError_(f"expects exact or estimate, got {raw!r}")
+            raise ValueError_(f"expects exact or estimate, got {shown(raw)}")
         query.count_exact = raw == "exact"
 
 
@@ -222,7 +232,7 @@ def parse_list_params(params: Mapping[str, Sequence[str]]) -> ListQuery:
             else:
                 query.filters.append(parse_filter(name, raw))
         except ValueError_ as error:
-            errors.append({"param": name, "message": f"{name} {error}"})
+            errors.append({"param": short(name), "message": f"{short(name)} {error}"})
     if query.page is not None and query.cursor is not None:
         errors.append({"param": "cursor", "message": "cursor cannot be combined with page"})
     if errors:

@@ -36,7 +36,8 @@ class Binder:
         n = len(self.values)
         if self.text_array:
             return f"($1[{n}])::{PG_TYPES[kind]}"
-        return f"%(p{n})s::{PG_TYPES[kind]}"
+        # parenthesised: `-9223372036854775808::bigint` would parse as -(too big a bigint)
+        return f"(%(p{n})s)::{PG_TYPES[kind]}"
 
     @property
     def params(self) -> Any:

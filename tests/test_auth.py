@@ -196,14 +196,6 @@ def test_login_with_csrf(user: User) -> None:
     assert client.get(API).status_code == 200
 
 
-BUG_LOGOUT_TEMPLATE = (
-    "settings bug: POST /accounts/logout/ (the dashboard's logout button) answers 500 "
-    "TemplateDoesNotExist registration/logged_out.html; config/settings.py needs "
-    'LOGOUT_REDIRECT_URL = "/accounts/login/"'
-)
-
-
-@pytest.mark.xfail(strict=True, reason=BUG_LOGOUT_TEMPLATE)
 def test_logout_with_csrf(user: User) -> None:
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
