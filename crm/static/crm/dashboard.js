@@ -284,9 +284,18 @@
       fragment.append(messageRow(hasQuery() ? "No contacts match the search and filters." : "There are no contacts yet."));
     }
     tbody.replaceChildren(fragment);
+    updateExportLink();
     status.textContent = countText(body);
     caption.textContent = captionText();
     renderPager(body);
+  }
+
+  function updateExportLink() {
+    // The same filters, search and ordering; paging does not apply to an export.
+    const params = new URLSearchParams(state);
+    for (const name of ["page", "page_size", "cursor", "count"]) params.delete(name);
+    params.set("bom", "true"); // a UTF-8 BOM so that Excel reads the names correctly
+    document.getElementById("export-csv").href = `/crm/appusers/export.csv?${params}`;
   }
 
   function contactRow(contact) {
