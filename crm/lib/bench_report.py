@@ -84,7 +84,8 @@ def write_markdown(report: dict[str, Any], *, chart: str) -> str:
         "",
         f"- date: {m['date']}",
         f"- machine: {m['cpu']}, {m['cores']} cores",
-        f"- PostgreSQL {m['postgresql']}, Python {m['python']}",
+        f"- PostgreSQL {m['postgresql']}, Python {m['python']}; load average (1 min) at the "
+        f"end of the run: {m.get('load_average', 'not recorded')}",
         f"- data: {report['contacts']:,} contacts (x3 rows: contact, address, relationship)",
         f"- warm cache; each optimised scenario {report.get('runs', 40)} sequential keep-alive "
         f"requests after 3 warm-up requests; baseline {report.get('baseline_runs', 3)} "

@@ -222,6 +222,7 @@ class Command(BaseCommand):
             "cores": os.cpu_count(),
             "postgresql": version,
             "python": platform.python_version(),
+            "load_average": round(os.getloadavg()[0], 2),
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         }
 
