@@ -498,10 +498,7 @@ def _baseline_operation() -> Schema:
                 "content": {"application/json": {"schema": _ref("schemas", "BaselinePage")}},
             },
             "401": _ref("responses", "Unauthorized"),
-            "404": {
-                "description": "`page` is past the last page (DRF's error body).",
-                "content": {"application/json": {"schema": {"type": "object"}}},
-            },
+            "404": _errors("`page` is past the last page."),
         },
     }
 

@@ -276,3 +276,9 @@ def test_export_examples_have_the_real_columns(schema: dict[str, Any]) -> None:
     assert csv_example.endswith("\r\n") and ",'+43" in csv_example  # neutralised phone
     ndjson = paths[NDJSON]["get"]["responses"]["200"]["content"]["application/x-ndjson"]
     assert list(json.loads(ndjson["example"])) == list(FIELDS)
+
+
+def test_baseline_errors_have_the_documented_body(api_client: Client) -> None:
+    response = api_client.get("/crm/appusers/baseline", {"page": "99"})
+    assert response.status_code == 404
+    assert set(response.json()) == {"errors"}
