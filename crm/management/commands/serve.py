@@ -66,6 +66,8 @@ class Command(BaseCommand):
             str(options["workers"]),
             "--access-logfile",
             "-",
+            "--timeout",
+            "660",  # above the exports' 600 s statement limit (crm/export.py)
             "--graceful-timeout",
             "5",
         ]
