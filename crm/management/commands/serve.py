@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import subprocess
 import sys
 from typing import Any
@@ -34,10 +35,15 @@ class Command(BaseCommand):
         password, token = self._demo_login()
         url = f"http://127.0.0.1:{options['port']}"
         self.stdout.write(f"\n  {url}  login: {DEMO_USER} / {password}\n  API token: {token}\n")
+        # SIGTERM is handled like Ctrl-C, and either stops gunicorn before the database.
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it off
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        server = subprocess.Popen(self._gunicorn(options))
         try:
-            subprocess.run(self._gunicorn(options), check=False)
+            server.wait()
         except KeyboardInterrupt:
-            pass
+            server.terminate()
+            server.wait(15)
         finally:
             if not os.environ.get("DATABASE_URL"):
                 embedded_pg.stop()
