@@ -5,7 +5,7 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-    dependencies = [("crm", "0006_count_estimate_first")]
+    dependencies = [("crm", "0006_date_part_statistics")]
     operations = [
         migrations.SeparateDatabaseAndState(
             state_operations=[migrations.AlterModelOptions(name="contactrow", options={})],

@@ -16,5 +16,5 @@ BACKWARD = [f"DROP STATISTICS crm_contactrow_upper_{c}" for c in COLUMNS]
 
 
 class Migration(migrations.Migration):
-    dependencies = [("crm", "0009_count_reports_total")]
+    dependencies = [("crm", "0008_drop_name_trigram_indexes")]
     operations = [migrations.RunSQL(FORWARD, BACKWARD)]
