@@ -7,8 +7,8 @@ from django.utils.http import parse_etags
 from django.views.decorators.http import require_safe
 
 from crm import avatars
-from crm.models import AppUser
 from crm.responses import errors_response
+from crm.selectors import contact_names
 
 # A `?v=` URL names one exact picture (see avatars.avatar_url), so it may be kept forever.
 VERSIONED_CACHE_CONTROL = "public, max-age=31536000, immutable"
@@ -60,7 +60,7 @@ def _avatar(request: HttpRequest, contact_id: int, fmt: str) -> HttpResponse:
     shape = _shape(request.GET.get("shape"), errors)
     if errors:
         return errors_response(errors, 400)
-    names = AppUser.objects.filter(pk=contact_id).values_list("first_name", "last_name").first()
+    names = contact_names(contact_id)
     if names is None:
         return errors_response([{"param": "contact_id", "message": "no contact with this id"}], 404)
     avatar = avatars.avatar_for(contact_id, *names)

@@ -210,3 +210,12 @@ def contact_count(query: ListQuery) -> Count:
         )
         value, exact, total = db.fetchone()
     return Count(value, exact, total)
+
+
+def contact_names(contact_id: int) -> tuple[str, str] | None:
+    """(first_name, last_name) of one contact, for its avatar. Raw SQL by primary key: the
+    ORM's query building cost more than rendering a cached avatar."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT first_name, last_name FROM crm_appuser WHERE id = %s", [contact_id])
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else None

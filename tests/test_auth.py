@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from crm.auth import create_token, revoke_tokens
 from crm.models import ApiToken
@@ -100,6 +102,18 @@ def test_token_of_a_deleted_user_is_401(user: User) -> None:
     token = create_token(user)
     user.delete()
     assert_401(bearer(token).get(API))
+
+
+def test_a_token_costs_one_query_and_the_user_is_loaded_only_when_used(user: User) -> None:
+    client = bearer(create_token(user))
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/crm/appusers/987654321/avatar.svg").status_code == 404
+    # 1: the token check (joined with its user), 2: the contact's names
+    assert len(queries) == 2, [q["sql"] for q in queries]
+    assert "crm_apitoken" in queries[0]["sql"]
+    response = client.get("/crm/")  # the dashboard shows who is signed in: now it is loaded
+    assert response.status_code == 200
+    assert f"<strong>{user.username}</strong>" in response.content.decode()
 
 
 def test_token_is_stored_only_as_its_sha256(user: User) -> None:

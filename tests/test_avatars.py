@@ -405,3 +405,10 @@ def test_benchmark_reports_every_figure() -> None:
         "avatar_png128_cached_ms",
     ):
         assert result[key] > 0
+
+
+def test_warm_up_loads_every_bundled_font() -> None:
+    avatars.font_for.cache_clear()
+    avatars._cmap.cache_clear()
+    avatars.warm_up()
+    assert avatars._cmap.cache_info().currsize == len(avatars.FONT_FILES)
