@@ -85,10 +85,17 @@ BENCH_ABLATIONS = env_bool("CRM_BENCH_ABLATIONS", False)  # see crm/benchmarking
 STATEMENT_TIMEOUT_MS = env_int("STATEMENT_TIMEOUT_MS", 5000, minimum=0)
 _database = parse_database_url(DATABASE_URL)
 _database["OPTIONS"].setdefault("connect_timeout", "2")  # fail fast when the server is down
+# Server-side binding with prepared statements: the token check, the count and each page
+# shape are parsed once per connection (0.2 ms of a 1.1 ms first page, 0.6 ms of a filtered
+# one). force_custom_plan below still plans every execution with its actual values, so a
+# generic plan can never drop the trigram index for a search or misjudge a filter.
+_database["OPTIONS"]["server_side_binding"] = True
+_database["OPTIONS"]["prepare_threshold"] = 1
 # No parallel workers for request queries: starting them cost ~25 ms even for a branch that
 # a one-time filter then skips, and on 2 cores concurrent requests are the parallelism.
 _database["OPTIONS"]["options"] = (
-    f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c max_parallel_workers_per_gather=0"
+    f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c max_parallel_workers_per_gather=0 "
+    "-c plan_cache_mode=force_custom_plan"
 )
 DATABASES = {
     "default": {

@@ -2,9 +2,10 @@
 
 How it is fast: PostgreSQL generates the rows itself (`generate_series`), with every random
 choice taken from `hashint8extended(i, seed)`, a hash that is stable across versions (hash
-partitioning depends on it), so the same seed gives the same rows on any server. The read
-model is generated first and the three tables are projected from it, so each value is
-computed once. Indexes, constraints and triggers are dropped for the load and rebuilt in
+partitioning depends on it), so the same seed gives the same rows on any server. Each chunk
+is generated once, in a materialised CTE, and one statement inserts it into the three tables
+and the read model (projecting the tables from the read model afterwards, chunk by chunk,
+took 32 s instead of 25 s at 3M). Indexes, constraints and triggers are dropped for the load and rebuilt in
 bulk afterwards, which is several times faster than maintaining them row by row.
 
 How it is safe: everything happens in one transaction. A run that is killed half-way rolls
@@ -165,38 +166,49 @@ WITH raw AS (
            created + (%(as_of)s::timestamptz - created) * (u_updated * 0.2) AS rel_created,
            floor(power(50001, power(u_points, 1.6)))::int - 1 AS points
       FROM person p
+), generated AS MATERIALIZED (
+    SELECT i AS id, first_name, last_name, gender, customer_id, phone_number, created,
+           birthday, last_updated, i AS address_id, street AS address_street,
+           street_number AS address_street_number, city_code AS address_city_code,
+           (%(city)s::text[])[c] AS address_city, (%(country)s::text[])[c] AS address_country,
+           i AS relationship_id, points AS relationship_points,
+           rel_created AS relationship_created,
+           rel_created + (%(as_of)s::timestamptz - rel_created) * power(u_activity, 0.3)
+             AS relationship_last_activity,
+           -- crm_search_text() inlined by hand: the function call costs 4 us a row here
+           -- (tests/test_seeding.py checks the two agree on every row)
+           lower(public.unaccent('public.unaccent'::regdictionary, concat_ws(' ',
+               first_name, last_name, customer_id, phone_number, street,
+               (%(city)s::text[])[c]))) AS search_text
+      FROM contact
+), address AS (
+    INSERT INTO crm_address (id, street, street_number, city_code, city, country)
+    SELECT address_id, address_street, address_street_number, address_city_code,
+           address_city, address_country
+      FROM generated
+), appuser AS (
+    INSERT INTO crm_appuser (id, first_name, last_name, gender, customer_id, phone_number,
+           created, address_id, birthday, last_updated)
+    SELECT id, first_name, last_name, gender, customer_id, phone_number, created, address_id,
+           birthday, last_updated
+      FROM generated
+), relationship AS (
+    INSERT INTO crm_customerrelationship (id, appuser_id, points, created, last_activity)
+    SELECT relationship_id, id, relationship_points, relationship_created,
+           relationship_last_activity
+      FROM generated
 )
 INSERT INTO crm_contactrow (
     id, first_name, last_name, gender, customer_id, phone_number, created, birthday,
     last_updated, address_id, address_street, address_street_number, address_city_code,
     address_city, address_country, relationship_id, relationship_points, relationship_created,
     relationship_last_activity, search_text)
-SELECT i, first_name, last_name, gender, customer_id, phone_number, created, birthday,
-       last_updated, i, street, street_number, city_code,
-       (%(city)s::text[])[c], (%(country)s::text[])[c], i, points, rel_created,
-       rel_created + (%(as_of)s::timestamptz - rel_created) * power(u_activity, 0.3),
-       -- crm_search_text() inlined by hand: the function call costs 4 us a row here
-       -- (tests/test_seeding.py checks the two agree on every row)
-       lower(public.unaccent('public.unaccent'::regdictionary, concat_ws(' ',
-           first_name, last_name, customer_id, phone_number, street, (%(city)s::text[])[c])))
-  FROM contact
+SELECT id, first_name, last_name, gender, customer_id, phone_number, created, birthday,
+       last_updated, address_id, address_street, address_street_number, address_city_code,
+       address_city, address_country, relationship_id, relationship_points,
+       relationship_created, relationship_last_activity, search_text
+  FROM generated
 """
-
-PROJECT_SQL = (
-    """INSERT INTO crm_address (id, street, street_number, city_code, city, country)
-       SELECT address_id, address_street, address_street_number, address_city_code,
-              address_city, address_country
-         FROM crm_contactrow WHERE id BETWEEN %(low)s AND %(high)s""",
-    """INSERT INTO crm_appuser (id, first_name, last_name, gender, customer_id, phone_number,
-              created, address_id, birthday, last_updated)
-       SELECT id, first_name, last_name, gender, customer_id, phone_number, created,
-              address_id, birthday, last_updated
-         FROM crm_contactrow WHERE id BETWEEN %(low)s AND %(high)s""",
-    """INSERT INTO crm_customerrelationship (id, appuser_id, points, created, last_activity)
-       SELECT relationship_id, id, relationship_points, relationship_created,
-              relationship_last_activity
-         FROM crm_contactrow WHERE id BETWEEN %(low)s AND %(high)s""",
-)
 
 # Constraints (except NOT NULL/CHECK, which are cheap) and indexes of the loaded tables.
 SAVE_CONSTRAINTS_SQL = """
@@ -267,6 +279,7 @@ def seed(
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
         cursor.execute("SET LOCAL synchronous_commit = off")
+        cursor.execute("SET LOCAL work_mem = '256MB'")  # a chunk's rows stay in memory
         cursor.execute("SET LOCAL statement_timeout = 0")
         cursor.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY")
         for table in TABLES:
@@ -276,8 +289,6 @@ def seed(
             high = min(low + CHUNK - 1, users)
             report("rows", low - 1)
             cursor.execute(GENERATE_SQL, params | {"low": low, "high": high})
-            for statement in PROJECT_SQL:
-                cursor.execute(statement, {"low": low, "high": high})
         report("rows")
         _restore(cursor, constraints, indexes, report)
         for table in TABLES:

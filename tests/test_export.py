@@ -366,7 +366,8 @@ def test_client_disconnect_cancels_the_copy(api_client: Client, seeded: int) -> 
         response.close()
 
         ((state, query),) = _activity(pid)  # the same backend, still connected ...
-        assert (state, query) == ("idle", "ROLLBACK")  # ... the COPY cancelled, rolled back
+        # ... the COPY cancelled and rolled back; psycopg then drops its prepared statements
+        assert (state, query) in {("idle", "ROLLBACK"), ("idle", "DEALLOCATE ALL")}
         with connection.cursor() as cursor:  # the connection is usable again
             cursor.execute(
                 "SELECT count(*), current_setting('statement_timeout') FROM crm_contactrow"
