@@ -34,13 +34,17 @@ def planner_ablation(ablations: frozenset[str]) -> Iterator[None]:
     if "no-indexes" not in ablations:
         yield
         return
+    # One statement per execute: with server-side binding a multi-statement string fails,
+    # and a RESET that failed left the worker's connection without indexes for good.
     with connection.cursor() as cursor:
-        cursor.execute("; ".join(f"SET {name} = off" for name in _NO_INDEXES))
+        for name in _NO_INDEXES:
+            cursor.execute(f"SET {name} = off")
     try:
         yield
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("; ".join(f"RESET {name}" for name in _NO_INDEXES))
+            for name in _NO_INDEXES:
+                cursor.execute(f"RESET {name}")
 
 
 class QueryCounter:

@@ -5,8 +5,9 @@ choice taken from `hashint8extended(i, seed)`, a hash that is stable across vers
 partitioning depends on it), so the same seed gives the same rows on any server. Each chunk
 is generated once, in a materialised CTE, and one statement inserts it into the three tables
 and the read model (projecting the tables from the read model afterwards, chunk by chunk,
-took 32 s instead of 25 s at 3M). Indexes, constraints and triggers are dropped for the load and rebuilt in
-bulk afterwards, which is several times faster than maintaining them row by row.
+took 32 s instead of 25 s at 3M). Indexes, constraints and triggers are dropped for the load
+and rebuilt in bulk afterwards, which is several times faster than maintaining them row by
+row.
 
 How it is safe: everything happens in one transaction. A run that is killed half-way rolls
 back and leaves the tables exactly as they were; the next run starts over cleanly. On a
