@@ -323,7 +323,7 @@ _LEVELS = 128  # text coverage levels, and rim opacity levels, in the palette
 # Small on purpose: a face costs 100-160 KiB but only 0.03 ms to open, and text_ratio gives
 # wide pairs their own pixel sizes, so a large cache filled up with faces (1024 of them made
 # workers grow by 40 MiB in a load test) while the PNG cache below already catches repeats.
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=16)
 def _font(font_index: int, px: int, *, shaped: bool) -> ImageFont.FreeTypeFont:
     layout = _LAYOUT if shaped else ImageFont.Layout.BASIC
     return ImageFont.truetype(str(FONT_DIR / FONT_FILES[font_index][0]), px, layout_engine=layout)

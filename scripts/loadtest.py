@@ -401,13 +401,30 @@ def checks_for(run: Run) -> tuple[list[tuple[str, bool, str]], dict[str, Any]]:
     bad = Counter(
         label(s) for s in samples if s.status == 0 or (s.status >= 500 and s.status != 503)
     )
-    checks = [("no 5xx other than 503, no connection error", not bad, str(dict(bad)))]
+    checks = [
+        ("no 5xx other than 503, no connection error", not bad, str(dict(bad))),
+        memory_check(run),
+    ]
     if run.args.restart_db:
         more, phases = restart_checks(run)
         return checks + more, phases
     others = Counter(label(s) for s in samples if s.status != 200)
     checks.append(("only 200 answers", not others, str(dict(others))))
     return checks, {}
+
+
+MAX_GROWTH = 0.10  # of a worker's RSS from the start of the run (after its warm-up at boot)
+
+
+def memory_check(run: Run) -> tuple[str, bool, str]:
+    """Each worker's RSS at the end against its RSS at the start; a replaced worker fails."""
+    growth = {
+        pid: (end - start) / start if end else float("inf")
+        for pid, (start, _, end) in rss_table(run).items()
+    }
+    detail = ", ".join(f"{pid}: {g:+.1%}" for pid, g in growth.items())
+    ok = bool(growth) and max(growth.values()) < MAX_GROWTH
+    return (f"worker memory growth under {MAX_GROWTH:.0%}", ok, detail)
 
 
 def mib(value: int) -> str:
