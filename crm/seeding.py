@@ -278,9 +278,12 @@ def seed(
 
     params = lookup_params() | {"seed": seed, "as_of": as_of, "origins": len(ORIGINS)}
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
+        # Memory of the server session, kept under the 500 MB the seed may use: a chunk's
+        # generated rows (about 90 MB) stay in memory, and index builds were no faster
+        # with 1 GB (measured at 3M: 1.65 s a b-tree, 19-21 s the trigram index, either way).
+        cursor.execute("SET LOCAL work_mem = '128MB'")
+        cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
         cursor.execute("SET LOCAL synchronous_commit = off")
-        cursor.execute("SET LOCAL work_mem = '256MB'")  # a chunk's rows stay in memory
         cursor.execute("SET LOCAL statement_timeout = 0")
         cursor.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY")
         for table in TABLES:
