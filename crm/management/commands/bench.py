@@ -18,12 +18,12 @@ from django.db import connection
 from crm.auth import create_token
 from crm.benchmarking import ABLATIONS
 from crm.lib import bench
-from crm.lib.bench_report import write_chart, write_markdown
+from crm.lib.bench_report import FIRST_PAGE, FLOOR, write_chart, write_markdown
 from crm.pagination import encode_cursor
 from crm.params import parse_ordering
 
 SCENARIOS = [
-    bench.Scenario("initial list (page 1, with count)", "", ""),
+    bench.Scenario(FIRST_PAGE, "", ""),
     bench.Scenario(
         "first_name=Steve, page 10", "first_name=Steve&page=10", "first_name=Steve&page=10"
     ),
@@ -58,7 +58,7 @@ SCENARIOS = [
     bench.Scenario("page 10,000 (OFFSET)", "page=10000"),
 ]
 ABLATION_SCENARIOS = [
-    "initial list (page 1, with count)",
+    FIRST_PAGE,
     "sort -relationship__points",
     "search, two terms",
     "first_name=Steve, page 10",
@@ -161,6 +161,13 @@ class Command(BaseCommand):
                         target="baseline",
                     )
                 )
+        # The stack's floor at concurrency 1: what the first page could cost at best.
+        floor = "/crm/appusers/floor"
+        results.append(
+            bench.measure(
+                client, floor, runs=options["runs"], warmup=3, scenario=FLOOR, target="floor"
+            )
+        )
         results += self._ablations(client, scenarios, runs=7)
         return {
             "results": results,
