@@ -198,18 +198,31 @@ def contact_page(
     )
 
 
+# The unfiltered list's estimate is pg_class.reltuples, which only VACUUM and ANALYZE
+# change; each worker keeps it this long instead of spending a query on every first page
+# (0.15 ms of 1.6). Only an estimate is kept: an exact count (a small table) is never reused.
+TABLE_SIZE_TTL = 5.0
+_table_size: dict[str, tuple[float, Count]] = {}
+
+
 def contact_count(query: ListQuery) -> Count:
-    """Exact up to EXACT_COUNT_LIMIT rows (or always with count=exact), else the planner's
-    estimate: an exact count of millions of rows would cost a full scan on every page."""
+    """Exact up to EXACT_COUNT_LIMIT rows (or always with count=exact), else an estimate
+    (crm_count()): an exact count of millions of rows would cost a full scan on every page."""
     bind = Binder(text_array=True)
     where = where_sql(query.filters, query.search, bind)
     cap = None if query.count_exact else EXACT_COUNT_LIMIT
+    unfiltered = where == "TRUE" and cap is not None
+    kept = _table_size.get("count") if unfiltered else None
+    if kept and time.monotonic() < kept[0] + TABLE_SIZE_TTL:
+        return kept[1]
     with connection.cursor() as db:
         db.execute(
             "SELECT n, exact, total FROM crm_count(%s, %s::text[], %s)", [where, bind.params, cap]
         )
-        value, exact, total = db.fetchone()
-    return Count(value, exact, total)
+        count = Count(*db.fetchone())
+    if unfiltered and not count.exact:
+        _table_size["count"] = (time.monotonic(), count)
+    return count
 
 
 def contact_names(contact_id: int) -> tuple[str, str] | None:

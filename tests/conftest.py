@@ -10,7 +10,14 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from crm import selectors
 from crm.models import Address, AppUser, CustomerRelationship
+
+
+@pytest.fixture(autouse=True)
+def fresh_table_size() -> None:
+    """Each test builds its own tables: an estimate a previous test kept must not leak in."""
+    selectors._table_size.clear()
 
 
 @pytest.fixture

@@ -13,9 +13,10 @@ import pytest
 from django.db import connection
 from django.test import Client
 
+from crm import selectors
 from crm.models import AppUser
 from crm.params import parse_list_params
-from crm.selectors import contact_count, contact_page
+from crm.selectors import Count, contact_count, contact_page
 
 URL = "/crm/appusers"
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
@@ -433,3 +434,34 @@ def test_nulls_last_ascending_first_descending(api_client: Client,
     d = make_contact(points=1, birthday=None)
     assert ids(get(api_client, {"ordering": "birthday"}))[-1] == d.pk
     assert ids(get(api_client, {"ordering": "-birthday"}))[0] == d.pk
+
+
+def test_the_unfiltered_estimate_is_kept_for_a_few_seconds(
+    make_contact: MakeContact, monkeypatch: Any, django_assert_num_queries: Any
+) -> None:
+    for _ in range(8):
+        make_contact()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE crm_contactrow")  # reltuples = 8
+    monkeypatch.setattr(selectors, "EXACT_COUNT_LIMIT", 2)  # so 8 rows are "many"
+    unfiltered = parse_list_params({})
+    first = contact_count(unfiltered)
+    assert (first.value, first.exact) == (8, False)
+    with django_assert_num_queries(0):
+        assert contact_count(unfiltered) == first
+    with django_assert_num_queries(1):  # a filter is always counted
+        contact_count(parse_list_params({"gender": ["F"]}))
+    monkeypatch.setattr(selectors, "TABLE_SIZE_TTL", 0.0)
+    with django_assert_num_queries(1):  # expired: asked again
+        assert contact_count(unfiltered) == first
+
+
+def test_an_exact_unfiltered_count_is_never_kept(
+    make_contact: MakeContact, django_assert_num_queries: Any
+) -> None:
+    make_contact()
+    unfiltered = parse_list_params({})
+    assert contact_count(unfiltered) == Count(1, True, contact_count(unfiltered).total)
+    make_contact()
+    with django_assert_num_queries(1):
+        assert contact_count(unfiltered).value == 2
