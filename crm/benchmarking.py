@@ -34,17 +34,18 @@ def planner_ablation(ablations: frozenset[str]) -> Iterator[None]:
     if "no-indexes" not in ablations:
         yield
         return
-    # One statement per execute: with server-side binding a multi-statement string fails,
-    # and a RESET that failed left the worker's connection without indexes for good.
+    # On a connection of its own, closed before and after: a prepared statement without
+    # parameters keeps its first (generic) plan whatever is SET later, so the ablation
+    # ignored the SET on a connection that had planned the query with indexes, and a plan
+    # it cached without them slowed every later request on that worker.
+    connection.close()
     with connection.cursor() as cursor:
-        for name in _NO_INDEXES:
+        for name in _NO_INDEXES:  # one statement per execute, as server-side binding needs
             cursor.execute(f"SET {name} = off")
     try:
         yield
     finally:
-        with connection.cursor() as cursor:
-            for name in _NO_INDEXES:
-                cursor.execute(f"RESET {name}")
+        connection.close()
 
 
 class QueryCounter:

@@ -4,32 +4,52 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from crm.benchmarking import planner_ablation
 
-def _setting(name: str) -> str:
+PAGE = "/crm/appusers?ordering=-relationship__points"
+
+
+def _plan(sql: str) -> str:
     with connection.cursor() as cursor:
-        cursor.execute(f"SHOW {name}")
-        return str(cursor.fetchone()[0])
+        cursor.execute(f"EXPLAIN {sql}")
+        return "\n".join(row[0] for row in cursor.fetchall())
 
 
-def test_no_indexes_applies_to_the_request_and_is_undone_after(
-    api_client: Client, settings: Any
-) -> None:
+@pytest.mark.django_db(transaction=True)  # the ablation closes the connection around it
+def test_no_indexes_applies_to_its_request_only(api_client: Client, settings: Any) -> None:
     settings.BENCH_ABLATIONS = True
+    query = "SELECT id FROM crm_contactrow ORDER BY relationship_points DESC, id LIMIT 5"
+    assert api_client.get(PAGE).status_code == 200  # plans cached with indexes ...
     with CaptureQueriesContext(connection) as queries:
-        response = api_client.get("/crm/appusers", HTTP_X_BENCH_ABLATION="no-indexes")
+        response = api_client.get(PAGE, HTTP_X_BENCH_ABLATION="no-indexes")
     assert response.status_code == 200
-    statements = [q["sql"] for q in queries]
-    assert "SET enable_indexscan = off" in statements
-    assert statements[-1] == "RESET enable_bitmapscan"
-    assert _setting("enable_indexscan") == _setting("enable_bitmapscan") == "on"
+    assert "SET enable_indexscan = off" in [q["sql"] for q in queries]
+    assert connection.connection is None  # ... and the ablated connection is gone
+    assert "Index" in _plan(query)  # a fresh connection: indexes are back
+    assert api_client.get(PAGE).status_code == 200
 
 
 def test_the_header_is_ignored_unless_the_server_allows_ablations(api_client: Client) -> None:
     with CaptureQueriesContext(connection) as queries:
-        response = api_client.get("/crm/appusers", HTTP_X_BENCH_ABLATION="no-indexes")
+        response = api_client.get(PAGE, HTTP_X_BENCH_ABLATION="no-indexes")
     assert response.status_code == 200
     assert not any(q["sql"].startswith("SET ") for q in queries)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_indexes_runs_on_a_connection_of_its_own() -> None:
+    """Prepared statements keep plans across SET, so no connection may carry them over."""
+    connection.ensure_connection()
+    before = connection.connection
+    with planner_ablation(frozenset({"no-indexes"})):
+        inside = connection.connection
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW enable_indexscan")
+            assert cursor.fetchone()[0] == "off"
+    assert inside is not before
+    assert connection.connection is None
