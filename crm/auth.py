@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import cast
 
-from django.contrib.auth.models import User
+from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.auth.views import redirect_to_login
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse
@@ -67,6 +67,11 @@ def user_id_for_token(token: str) -> int | None:
     return row[0] if row else None
 
 
+def _user_or_anonymous(user_id: int) -> User | AnonymousUser:
+    # Deleted between the token check and the view's first look: anonymous, not a 500.
+    return User.objects.filter(pk=user_id).first() or AnonymousUser()
+
+
 def _bearer(request: HttpRequest) -> str | None:
     """The token of `Authorization: Bearer <token>`; "" for a Bearer header without one (a
     bad token, refused), None without a Bearer header (the session decides)."""
@@ -106,7 +111,7 @@ class AuthenticationRequiredMiddleware:
             if user_id is None:
                 return _unauthorized("the bearer token is invalid or revoked")
             # Loaded only if a view asks for it; the list and avatar views never do.
-            request.user = cast(User, SimpleLazyObject(partial(User.objects.get, pk=user_id)))
+            request.user = cast(User, SimpleLazyObject(partial(_user_or_anonymous, user_id)))
             # A cross-site page cannot set the Authorization header (no CORS here), so unlike
             # the session cookie a token carries no ambient authority: no CSRF check needed.
             setattr(request, "_dont_enforce_csrf_checks", True)  # noqa: B010

@@ -90,5 +90,5 @@ SEARCH_FIELDS = (
 
 PAGE_SIZE_DEFAULT = 25
 PAGE_SIZE_MAX = 500
-EXACT_COUNT_LIMIT = 10_000  # counts up to this are exact; above, the planner's estimate
+EXACT_COUNT_LIMIT = 10_000  # counts up to this are exact; above, an estimate (crm_count())
 CONTROL_PARAMS = ("page", "page_size", "cursor", "ordering", "search", "count")

@@ -254,7 +254,7 @@ def control_parameters() -> dict[str, Schema]:
             "name": "count",
             "in": "query",
             "description": "`exact` forces an exact `count`; by default counts above 10,000 "
-            "are the planner's estimate (`count_exact` is false).",
+            "are an estimate (`count_exact` is false): the table's size, or a block sample.",
             "schema": {"type": "string", "enum": ["exact", "estimate"], "default": "estimate"},
             "example": "exact",
         },
@@ -349,7 +349,7 @@ def component_schemas() -> dict[str, Schema]:
                 "count": {"type": "integer", "minimum": 0},
                 "count_exact": {
                     "type": "boolean",
-                    "description": "false: `count` is the planner's estimate",
+                    "description": "false: `count` is an estimate (more than 10,000 match)",
                 },
                 "next": {"type": ["string", "null"], "format": "uri"},
                 "previous": {"type": ["string", "null"], "format": "uri"},

@@ -228,6 +228,8 @@ def contact_count(query: ListQuery) -> Count:
 def contact_names(contact_id: int) -> tuple[str, str] | None:
     """(first_name, last_name) of one contact, for its avatar. Raw SQL by primary key: the
     ORM's query building cost more than rendering a cached avatar."""
+    if not 0 < contact_id < 2**63:  # beyond bigint it would be compared as numeric: a scan
+        return None
     with connection.cursor() as cursor:
         cursor.execute("SELECT first_name, last_name FROM crm_appuser WHERE id = %s", [contact_id])
         row = cursor.fetchone()

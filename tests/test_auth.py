@@ -116,6 +116,14 @@ def test_a_token_costs_one_query_and_the_user_is_loaded_only_when_used(user: Use
     assert f"<strong>{user.username}</strong>" in response.content.decode()
 
 
+def test_a_user_deleted_after_the_token_check_is_anonymous_not_a_500(user: User) -> None:
+    from crm.auth import _user_or_anonymous
+
+    user_id = user.pk
+    user.delete()
+    assert not _user_or_anonymous(user_id).is_authenticated
+
+
 def test_token_is_stored_only_as_its_sha256(user: User) -> None:
     token = create_token(user)
     row = ApiToken.objects.get(user=user)

@@ -198,3 +198,12 @@ def test_head_and_post(client: Client, contact: AppUser) -> None:
 
 def test_login_is_required(contact: AppUser) -> None:
     assert Client().get(_svg_url(contact.pk)).status_code == 401
+
+
+def test_an_id_beyond_bigint_costs_no_query(client: Client, db: None) -> None:
+    from crm.selectors import contact_names
+
+    with CaptureQueriesContext(connection) as queries:
+        assert contact_names(10**30) is None
+        assert contact_names(2**63) is None
+    assert not queries.captured_queries

@@ -2,18 +2,23 @@
 
 - No filter on a big table: the table's size, without planning an EXPLAIN first (0.1 ms of
   a 1.6 ms first page).
-- A block sample of about 7,500 rows whatever the table's size, instead of 0.5% of it
-  (15,000 rows at 3M): half the cost there (2-5 ms was most of a search page), and the same
-  precision on a small table, where 0.5% was a handful of pages.
-- The sample's figure is trusted when the matches it found, less four standard deviations,
-  still scale to more than the cap, instead of "more than three times the cap". That cut
-  at 30,000 fell in the middle of real searches (`search=mull wien` matches about 31,000:
-  its sample said 31,200 or 25,700 depending on which pages it drew) and sent them to the
-  capped count, which builds the whole trigram bitmap first: 40 ms instead of 2 ms.
+- A block sample of about 250 blocks (7,500 rows at 3M) whatever the table's size, instead
+  of 0.5% of it: half the cost there (2-5 ms was most of a search page), and the same
+  precision on a small table, where 0.5% was a handful of blocks. It is sized from the
+  table's file, which is right even before the first ANALYZE (reltuples is then -1).
+- The sample's figure is trusted when, less four standard errors, it still scales to more
+  than the cap, instead of "more than three times the cap". That cut at 30,000 fell in the
+  middle of real searches (`search=mull wien` matches about 31,000: its sample said 31,200
+  or 25,700 depending on which blocks it drew) and sent them to the capped count, which
+  builds the whole trigram bitmap first: 40 ms instead of 2 ms. The standard error is
+  hits / sqrt(blocks the hits came from): a sample takes whole blocks, so matches that sit
+  together (rows updated recently, a batch imported at once) count as one draw per block,
+  not one per row, and 5,000 clustered matches cannot pass for 24,000.
 - The sample is taken whenever the planner expects 100 rows or more, not only above 30,000:
   for a search term its guess is blind (`search=yilmaz`: 300 expected, 49,397 match).
   Below that the capped count is an index lookup of a few rows.
-- Above the cap, the figure comes from the sample rather than the planner's guess.
+- Above the cap, the figure comes from the sample rather than the planner's guess, unless
+  the sample's matches came from fewer than 16 blocks.
 """
 
 import importlib
@@ -28,8 +33,10 @@ DECLARE
     estimate bigint;
     percent float8;
     hits bigint;
-    sample_sql text := 'SELECT count(*) FROM crm_contactrow TABLESAMPLE SYSTEM ($2) '
-                       || 'REPEATABLE (0) WHERE ' || where_sql;
+    blocks bigint;  -- distinct blocks among the sampled matches
+    sample_sql text := 'SELECT count(*), count(DISTINCT (ctid::text::point)[0]) '
+                       || 'FROM crm_contactrow TABLESAMPLE SYSTEM ($2) REPEATABLE (0) '
+                       || 'WHERE ' || where_sql;
 BEGIN
     SELECT greatest(reltuples, 0)::bigint INTO total
       FROM pg_class WHERE oid = 'crm_contactrow'::regclass;
@@ -48,10 +55,11 @@ BEGIN
     EXECUTE 'EXPLAIN (FORMAT JSON) SELECT 1 FROM crm_contactrow WHERE ' || where_sql
        INTO plan USING args;
     estimate := (plan -> 0 -> 'Plan' ->> 'Plan Rows')::numeric::bigint;
-    percent := least(100, 100 * 7500 / greatest(total, 1)::float8);
+    percent := least(100, 100 * 250 / greatest(1, pg_relation_size('crm_contactrow')
+                                                  / current_setting('block_size')::int)::float8);
     IF estimate >= cap / 100 THEN
-        EXECUTE sample_sql INTO hits USING args, percent;
-        IF (hits - 4 * sqrt(hits)) * 100 / percent > cap THEN
+        EXECUTE sample_sql INTO hits, blocks USING args, percent;
+        IF blocks > 0 AND hits * (1 - 4 / sqrt(blocks)) * 100 / percent > cap THEN
             n := round(hits * 100 / percent);
             exact := false;
             RETURN NEXT;
@@ -63,9 +71,11 @@ BEGIN
     exact := n <= cap;
     IF NOT exact THEN  -- more than the cap after all: the sample's figure, if it says more
         IF hits IS NULL THEN
-            EXECUTE sample_sql INTO hits USING args, percent;
+            EXECUTE sample_sql INTO hits, blocks USING args, percent;
         END IF;
-        n := greatest(cap + 1, round(hits * 100 / percent));
+        -- matches from a handful of blocks say little: then the planner's guess
+        n := greatest(cap + 1, CASE WHEN blocks >= 16 THEN round(hits * 100 / percent)
+                                    ELSE estimate END);
     END IF;
     RETURN NEXT;
 END $$;
