@@ -91,6 +91,15 @@ class AppUserFilterSet(django_filters.FilterSet):
             "relationship__last_activity": DATE_LOOKUPS,
         }
 
+    @classmethod
+    def filter_for_field(
+        cls, field: Any, field_name: str, lookup_expr: str | None = None
+    ) -> django_filters.Filter:
+        made = super().filter_for_field(field, field_name, lookup_expr)
+        if lookup_expr == "year":  # the ORM builds datetime(year, 1, 1): outside 1..9999, a 500
+            made.extra.update(min_value=1, max_value=9999)
+        return made
+
 
 class BaselinePagination(pagination.PageNumberPagination):
     page_size = 25

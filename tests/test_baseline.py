@@ -107,3 +107,19 @@ def test_baseline_issues_n_plus_one_queries(api_client: Client, contacts: list[A
     assert large - small == 2 * (10 - 2)
     # session + user + COUNT(*) + the page of contacts, then the N+1
     assert small == 4 + 2 * 2
+
+
+@pytest.mark.parametrize("field", ["created", "birthday", "relationship__last_activity"])
+@pytest.mark.parametrize("year", ["0", "-343", "10000", "99999999999"])
+def test_a_year_the_orm_cannot_build_is_a_400(
+    api_client: Client, contacts: list[AppUser], field: str, year: str
+) -> None:
+    """Found by the long fuzz run: Django builds datetime(year, 1, 1) and raised a 500."""
+    response = api_client.get(BASELINE, {f"{field}__year": year})
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"][0]["param"] == f"{field}__year"
+
+
+def test_years_at_the_edges_still_filter(api_client: Client, contacts: list[AppUser]) -> None:
+    for year in ("1", "9999"):
+        assert api_client.get(BASELINE, {"created__year": year}).status_code == 200
