@@ -41,6 +41,11 @@ from hypothesis import strategies as st
 
 from crm.models import Address, AppUser, CustomerRelationship
 
+# The module-scoped data fixture below only gets the test database if pytest-django
+# knows a selected test needs one: without this mark, a -k selection of only its tests
+# wrote the data set into the developer's own database.
+pytestmark = pytest.mark.django_db
+
 URL = "/crm/appusers"
 
 # --- the contract ----------------------------------------------------------------------------

@@ -24,6 +24,11 @@ from crm.export import CrlfLineEnds, csv_header
 from crm.fields import FIELDS
 from crm.seeding import TABLES
 
+# The module-scoped data fixture below only gets the test database if pytest-django
+# knows a selected test needs one: without this mark, running this module (or a -k
+# selection of it) alone seeded and truncated the developer's own database.
+pytestmark = pytest.mark.django_db
+
 LIST = "/crm/appusers"
 CSV = "/crm/appusers/export.csv"
 NDJSON = "/crm/appusers/export.ndjson"

@@ -28,7 +28,10 @@ from crm.selectors import contact_count, page_sql
 CONTACTS = 200_000
 MAX_ROWS_READ = 10_000  # 5% of the table; an index-driven page reads a few hundred
 SCANS = {"Seq Scan", "Index Scan", "Index Only Scan", "Bitmap Heap Scan"}
-pytestmark = pytest.mark.slow
+# The module-scoped data fixture below only gets the test database if pytest-django
+# knows a selected test needs one: without this mark, running this module (or a -k
+# selection of it) alone seeded and truncated the developer's own database.
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
 
 @pytest.fixture(scope="module")
