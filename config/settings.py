@@ -84,8 +84,9 @@ _database = parse_database_url(DATABASE_URL)
 _database["OPTIONS"].setdefault("connect_timeout", "2")  # fail fast when the server is down
 # Server-side binding with prepared statements: the token check, the count and each page
 # shape are parsed once per connection (0.2 ms of a 1.1 ms first page, 0.6 ms of a filtered
-# one). force_custom_plan below still plans every execution with its actual values, so a
-# generic plan can never drop the trigram index for a search or misjudge a filter.
+# one). force_custom_plan below still plans every execution that has parameters with their
+# values, so a generic plan can never drop the trigram index for a search or misjudge a
+# filter; a statement without parameters keeps one plan per connection.
 _database["OPTIONS"]["server_side_binding"] = True
 _database["OPTIONS"]["prepare_threshold"] = 1
 # No parallel workers for request queries: starting them cost ~25 ms even for a branch that

@@ -60,7 +60,7 @@ def _goals(report: dict[str, Any]) -> list[str]:
     speedups = {
         name: baseline[name].p50_ms / r.p50_ms
         for name, r in optimised.items()
-        if name in baseline and (name.startswith("sort") or name.startswith("initial list"))
+        if name in baseline and (name.startswith("sort") or name == FIRST_PAGE)
     }
     slowest = min(speedups, key=speedups.__getitem__) if speedups else None
     floor = _by(results, "floor").get(FLOOR)
