@@ -230,7 +230,8 @@ def control_parameters() -> dict[str, Schema]:
             "style": "form",
             "explode": False,
             "description": f"Comma-separated fields, `-` for descending (at most "
-            f"{MAX_ORDERING_KEYS}). `id` is always the final tie-break. NULLs sort last "
+            f"{MAX_ORDERING_KEYS}). `id` is always the final tie-break, "
+            f"in the direction of the last key. NULLs sort last "
             f"ascending and first descending.",
             "schema": {
                 "type": "array",

@@ -185,7 +185,10 @@ def parse_ordering(raw: str) -> list[OrderKey]:
     ids = [n for n, k in enumerate(keys) if k.field.name == "id"]
     if ids:
         return keys[: ids[0] + 1]
-    return [*keys, OrderKey(FIELDS["id"], False)]
+    # Decision: the tie-break runs in the direction of the last key, so that one (column, id)
+    # index serves `column` and `-column` (scanned backwards), and no (column DESC, id)
+    # index is needed for the columns with huge groups of ties (gender, country, points...).
+    return [*keys, OrderKey(FIELDS["id"], keys[-1].descending)]
 
 
 def parse_search(raw: str) -> list[str]:

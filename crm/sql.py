@@ -123,14 +123,15 @@ def _after_value(k: OrderKey, value: Any, bind: Binder) -> list[str]:
     return branches
 
 
-def _equal(k: OrderKey, value: Any, bind: Binder) -> str:
+def equal_sql(k: OrderKey, value: Any, bind: Binder) -> str:
     if value is None:
         return f"{k.field.column} IS NULL"
     return f"{k.field.column} = {bind(value, k.field.kind)}"
 
 
-def keyset_branches(keys: list[OrderKey], values: list[Any], bind: Binder) -> list[str]:
-    """'After the row with these key values' as disjoint predicates, in sort order.
+def keyset_branches(keys: list[OrderKey], values: list[Any], bind: Binder) -> list[tuple[int, str]]:
+    """'After the row with these key values' as disjoint predicates, in sort order, each with
+    the number of leading keys it fixes (its rows are ordered by the keys after those).
 
     Rows after (v1, ..., vn) are: same v1..v(n-1) and after vn, then same v1..v(n-2) and
     after v(n-1), and so on. Each branch is one index range scan; a single OR of them
@@ -138,10 +139,15 @@ def keyset_branches(keys: list[OrderKey], values: list[Any], bind: Binder) -> li
     """
     branches = []
     for i in range(len(keys) - 1, -1, -1):
-        prefix = [_equal(k, v, bind) for k, v in zip(keys[:i], values[:i], strict=True)]
+        prefix = [equal_sql(k, v, bind) for k, v in zip(keys[:i], values[:i], strict=True)]
         for after in _after_value(keys[i], values[i], bind):
-            branches.append(" AND ".join([*prefix, after]))
+            branches.append((i, " AND ".join([*prefix, after])))
     return branches
+
+
+def before_sql(k: OrderKey, value: Any, bind: Binder) -> list[str]:
+    """Predicates for 'strictly before `value`' on one key, each a separate index range."""
+    return _after_value(OrderKey(k.field, not k.descending), value, bind)
 
 
 def iso_utc(column: str) -> str:

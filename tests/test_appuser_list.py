@@ -237,14 +237,17 @@ def test_one_query_for_rows_one_for_count(api_client: Client, make_contact: Make
     for n in range(8):
         make_contact(last_name="Müller", points=n, city="Wien")
     query = parse_list_params({name: [value] for name, value in params.items()})
-    with django_assert_num_queries(1):  # the page's rows, as JSON, in one statement
+    # the page's rows, as JSON, in one statement; an order of several keys first reads the
+    # first keys of the page (the window, see _RowRanges._by_groups)
+    statements = 2 if "," in params.get("ordering", "") else 1
+    with django_assert_num_queries(statements):
         page = contact_page(query)
     with django_assert_num_queries(1):  # crm_count(): the count in one statement
         contact_count(query)
     assert page.rows_json
 
     # Through the whole stack: + 1 for the session, + 1 for the logged-in user.
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(statements + 3):
         response = get(api_client, params)
     assert response.status_code == 200
 
@@ -267,10 +270,10 @@ def test_cursor_walks_forward_and_back(api_client: Client, make_contact: MakeCon
     points = [5, None, 5, 1, 9, None, 5, 1, 0]  # ties and NULLs in the sort key
     contacts = [make_contact(points=p) for p in points]
     ordering = "-relationship__points"
-    # NULLs first when descending, then ties broken by id ascending.
+    # NULLs first when descending, then ties broken by id, descending like the last key.
     expected = [c.pk for c in sorted(contacts, key=lambda c: (
         0 if c.pk in {contacts[1].pk, contacts[5].pk} else 1,
-        -(points[contacts.index(c)] or 0), c.pk))]  # fmt: skip
+        -(points[contacts.index(c)] or 0), -c.pk))]  # fmt: skip
 
     first = get(api_client, {"ordering": ordering, "page_size": 2})
     assert first.json()["previous"] is None and first.json()["page"] is None
@@ -301,9 +304,9 @@ def _several_keys_case(make_contact: MakeContact) -> tuple[list[AppUser], str]:
 
 
 def _expected_order(contacts: list[AppUser]) -> list[int]:
-    # Stable sorts, last key first: id, then first_name descending (C.UTF-8 collation is
-    # code point order, as Python compares str), then points ascending.
-    expected = sorted(contacts, key=lambda c: c.pk)
+    # Stable sorts, last key first: id descending (the last key's direction), then first_name
+    # descending (C.UTF-8 collation is code point order, as Python compares str), then points.
+    expected = sorted(contacts, key=lambda c: -c.pk)
     expected.sort(key=lambda c: c.first_name, reverse=True)
     expected.sort(key=lambda c: c.relationship.points)
     assert len({(c.first_name, c.relationship.points) for c in expected}) < len(expected)
@@ -426,10 +429,11 @@ def test_nulls_last_ascending_first_descending(api_client: Client,
     c = make_contact(points=10)
     assert ids(get(api_client, {"ordering": "relationship__points"})) == [
         b.pk, a.pk, c.pk, no_relationship.pk]  # fmt: skip
+    # the tie-break runs the last key's way, unless id is given
     assert ids(get(api_client, {"ordering": "-relationship__points"})) == [
-        no_relationship.pk, a.pk, c.pk, b.pk]  # fmt: skip
-    assert ids(get(api_client, {"ordering": "-relationship__points,-id"})) == [
         no_relationship.pk, c.pk, a.pk, b.pk]  # fmt: skip
+    assert ids(get(api_client, {"ordering": "-relationship__points,id"})) == [
+        no_relationship.pk, a.pk, c.pk, b.pk]  # fmt: skip
     # birthday is nullable on the contact itself
     d = make_contact(points=1, birthday=None)
     assert ids(get(api_client, {"ordering": "birthday"}))[-1] == d.pk

@@ -379,7 +379,8 @@ def oracle(data: DataSet, active: list[tuple[str, str, str, Any]], terms: list[s
         for k in ordering
     ]
     query = AppUser.objects.filter(**{orm: value for _, _, orm, value in active})
-    ids = list(query.order_by(*keys, "id").values_list("id", flat=True))
+    tie_break = "-id" if ordering and ordering[-1].startswith("-") else "id"  # the last key's way
+    ids = list(query.order_by(*keys, tie_break).values_list("id", flat=True))
     if terms:
         matching = {r["id"] for r in data.rows if search_matches(r, terms)}
         ids = [i for i in ids if i in matching]

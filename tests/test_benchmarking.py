@@ -23,7 +23,7 @@ def _plan(sql: str) -> str:
 @pytest.mark.django_db(transaction=True)  # the ablation closes the connection around it
 def test_no_indexes_applies_to_its_request_only(api_client: Client, settings: Any) -> None:
     settings.BENCH_ABLATIONS = True
-    query = "SELECT id FROM crm_contactrow ORDER BY relationship_points DESC, id LIMIT 5"
+    query = "SELECT id FROM crm_contactrow ORDER BY relationship_points DESC, id DESC LIMIT 5"
     assert api_client.get(PAGE).status_code == 200  # plans cached with indexes ...
     with CaptureQueriesContext(connection) as queries:
         response = api_client.get(PAGE, HTTP_X_BENCH_ABLATION="no-indexes")
