@@ -109,7 +109,7 @@ def _first_rows(
 Fetch = Callable[[str, Any], list[tuple[Any, ...]]]
 
 
-def _fetch(sql: str, params: Any) -> list[tuple[Any, ...]]:
+def fetch_rows(sql: str, params: Any) -> list[tuple[Any, ...]]:
     with connection.cursor() as db:
         db.execute(sql, params)
         return db.fetchall()
@@ -240,7 +240,7 @@ def page_sql(
     *,
     python_json: bool = False,
     matches: Count | None = None,
-    fetch: Fetch = _fetch,
+    fetch: Fetch = fetch_rows,
 ) -> tuple[str, Any]:
     """The statement for a page's rows (also EXPLAINed by the plan guard test); `matches`,
     the count of the same filters, sizes the walk of the sort index. A multi-key order first
@@ -265,7 +265,7 @@ def contact_page(
     """The rows of one page: by page number (OFFSET) or after/before a keyset cursor."""
     started = time.perf_counter()
     sql, params = page_sql(query, cursor, python_json=python_json, matches=matches)
-    rows = _fetch(sql, params)
+    rows = fetch_rows(sql, params)
     elapsed = time.perf_counter() - started
     has_more = len(rows) > query.page_size
     rows = rows[: query.page_size]
