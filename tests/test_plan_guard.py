@@ -147,7 +147,7 @@ def test_two_key_orderings_read_few_rows(explain, first: str) -> None:
         for descending in (False, True):
             ordering = f"{'-' if descending else ''}{first},{second}"
             for page in (None, 3):
-                read = []
+                read: list[int] = []
 
                 def fetch(sql: str, params: Any, read: list[int] = read) -> list[tuple[Any, ...]]:
                     read.append(explain(sql, params))
