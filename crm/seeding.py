@@ -5,9 +5,10 @@ choice taken from `hashint8extended(i, seed)`, a hash that is stable across vers
 partitioning depends on it), so the same seed gives the same rows on any server. Each chunk
 is generated once, by parallel workers, into a temporary table, and one statement copies it
 into the three tables and the read model (projecting the tables from the read model
-afterwards, chunk by chunk, was slower). Indexes, constraints and triggers are dropped for
-the load and rebuilt in bulk afterwards, which is several times faster than maintaining them
-row by row.
+afterwards, chunk by chunk, was slower). The workers' rows arrive interleaved, so within a
+chunk the heap's order is not the id order and varies between runs; the rows do not.
+Indexes, constraints and triggers are dropped for the load and rebuilt in bulk afterwards,
+which is several times faster than maintaining them row by row.
 
 How it is safe: everything happens in one transaction. A run that is killed half-way rolls
 back and leaves the tables exactly as they were; the next run starts over cleanly. On a
