@@ -19,6 +19,9 @@ PG_TYPES = {
     Kind.DATE: "date",
     Kind.DATETIME: "timestamptz",
 }
+# Text to a date or a timestamp is only a stable cast, so PostgreSQL parsed it again for
+# every row it filtered; these immutable wrappers (migration 0012) are folded once.
+TEXT_CASTS = {Kind.DATE: "crm_date({})", Kind.DATETIME: "crm_timestamptz({})"}
 LIKE_PATTERNS = {"contains": "%{}%", "startswith": "{}%", "endswith": "%{}"}
 COMPARISONS = {"exact": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
@@ -35,7 +38,7 @@ class Binder:
         self.values.append(_as_text(value) if self.text_array else value)
         n = len(self.values)
         if self.text_array:
-            return f"($1[{n}])::{PG_TYPES[kind]}"
+            return TEXT_CASTS.get(kind, "({})::" + PG_TYPES[kind]).format(f"$1[{n}]")
         # parenthesised: `-9223372036854775808::bigint` would parse as -(too big a bigint)
         return f"(%(p{n})s)::{PG_TYPES[kind]}"
 

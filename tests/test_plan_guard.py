@@ -187,5 +187,5 @@ def test_matches_packed_into_a_few_blocks_are_counted_exactly(explain) -> None:
         # by block number: the seed's parallel workers interleave id ranges within a chunk
         packed = f"(ctid::text::point)[0] BETWEEN {first} AND {last}"
         matches = _scalar(f"SELECT count(*) FROM crm_contactrow WHERE {packed}")  # noqa: S608
-        cursor.execute("SELECT n, exact FROM crm_count(%s, '{}', %s)", [packed, matches])
+        cursor.execute("SELECT n, exact FROM crm_count(%s, '{}', %s, false)", [packed, matches])
         assert cursor.fetchone() == (matches, True)
