@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from django.db import connection
 
-from crm.fields import EXACT_COUNT_LIMIT, FIELDS, Kind
+from crm.fields import EXACT_COUNT_LIMIT, FIELDS, ORDER_INDEXES, Kind
 from crm.pagination import Cursor
 from crm.params import ListQuery, OrderKey
 from crm.sql import (
@@ -64,11 +64,25 @@ MIN_WALK, MAX_WALK = 2_000, 100_000
 SMALL_RESULT = 5_000  # an exact count this small: the filter's path plus a sort is cheapest
 
 
+def has_index(keys: list[OrderKey], fixed: frozenset[str] = frozenset()) -> bool:
+    """Whether a b-tree of ORDER_INDEXES gives `keys`' order, once the columns before them
+    are `fixed` by equality filters."""
+    if len({k.descending for k in keys}) > 1:
+        return False
+    names = tuple(k.field.name for k in keys)
+    return any(
+        index[len(index) - len(names) :] == names and set(index[: len(index) - len(names)]) <= fixed
+        for index in ORDER_INDEXES
+    )
+
+
 def walk_budget(query: ListQuery, keys: list[OrderKey], matches: Count | None) -> int | None:
     """None: a plain index-ordered query; 0: filter path and sort; n: walk n rows first."""
     filtered = {f.field.name for f in query.filters} | ({"search"} if query.search else set())
     if not filtered or keys[0].field.name in filtered:
         return None  # no filter, or one on the first sort key: the index range is exact
+    if has_index(keys, frozenset(f.field.name for f in query.filters if f.lookup == "exact")):
+        return None  # `last_name=X&ordering=first_name`: a range of (last_name, first_name, id)
     if matches is None or not matches.total:
         return MIN_WALK
     if matches.exact and matches.value <= SMALL_RESULT:
@@ -131,7 +145,7 @@ class _RowRanges:
     def rows(self, where: str, extra: str, keys: list[OrderKey], limit: int, offset: int) -> str:
         """Rows [offset, offset + limit) of `where AND extra` in `keys` order. `extra` is an
         index range on the first key (a keyset branch) or TRUE."""
-        if len(keys) > 2:
+        if len(keys) > 2 and not has_index(keys):
             return self._by_groups(where, extra, keys, limit, offset)
         if offset:
             # Deferred join: skip the offset rows by id alone, then build JSON for one page.
