@@ -79,8 +79,9 @@ def has_index(keys: list[OrderKey], fixed: frozenset[str] = frozenset()) -> bool
 def walk_budget(query: ListQuery, keys: list[OrderKey], matches: Count | None) -> int | None:
     """None: a plain index-ordered query; 0: filter path and sort; n: walk n rows first."""
     filtered = {f.field.name for f in query.filters} | ({"search"} if query.search else set())
-    if not filtered or keys[0].field.name in filtered:
-        return None  # no filter, or one on the first sort key: the index range is exact
+    ranged = {f.field.name for f in query.filters if f.lookup in RANGE_LOOKUPS}
+    if not filtered or keys[0].field.name in ranged:
+        return None  # no filter, or a range of the first sort key: the index range is exact
     if has_index(keys, frozenset(f.field.name for f in query.filters if f.lookup == "exact")):
         return None  # `last_name=X&ordering=first_name`: a range of (last_name, first_name, id)
     if matches is None or not matches.total:
@@ -309,7 +310,9 @@ _table_size: dict[str, tuple[float, Count]] = {}
 # Lookups whose selectivity the planner reads from one column's statistics (most common
 # values, histogram, null fraction): for one such filter, its estimate of a big result is
 # the count (crm_count(), migration 0012), without a block sample (2-5 ms).
-PLANNER_LOOKUPS = frozenset({"exact", "isnull", "gt", "gte", "lt", "lte", "range"})
+PLANNER_LOOKUPS = frozenset({"exact", "isnull", "gt", "gte", "lt", "lte", "range", "year"})
+# Lookups that are one range of the column's (column, id) index, in its order.
+RANGE_LOOKUPS = PLANNER_LOOKUPS | {"in", "startswith"}
 
 
 def _estimable(query: ListQuery) -> bool:

@@ -7,7 +7,7 @@ the dynamic SQL that crm_count() runs inside the database (its parameters arrive
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from crm.fields import FIELDS, Field, Kind
@@ -71,10 +71,24 @@ def filter_sql(f: Filter, bind: Binder) -> str:
         return f"{column} BETWEEN {bind(f.value[0], kind)} AND {bind(f.value[1], kind)}"
     if lookup == "iexact":
         return f"upper({column}) = upper({bind(f.value, kind)})"
-    if lookup in ("year", "month", "day"):
+    if lookup == "year":
+        return _year_sql(column, kind, f.value, bind)
+    if lookup in ("month", "day"):
         # timestamps are taken in UTC, the session time zone (settings.TIME_ZONE)
         return f"extract({lookup} FROM {column}) = {bind(f.value, Kind.INTEGER)}"
     return _like_sql(column, lookup, f.value, bind)
+
+
+def _year_sql(column: str, kind: Kind, year: int, bind: Binder) -> str:
+    """A year as a range of the column, so that its (column, id) index serves it, sorted by
+    that column too: `extract(year ...) = 1980` read the whole index (2.5 s at 3M with
+    `ordering=birthday`). Year 9999 has no upper bound: Python has no year 10000."""
+
+    def start(y: int) -> date | datetime:
+        return datetime(y, 1, 1, tzinfo=UTC) if kind is Kind.DATETIME else date(y, 1, 1)
+
+    since = f"{column} >= {bind(start(year), kind)}"
+    return since if year == 9999 else f"{since} AND {column} < {bind(start(year + 1), kind)}"
 
 
 def _like_sql(column: str, lookup: str, value: str, bind: Binder) -> str:

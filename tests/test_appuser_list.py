@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -354,6 +354,23 @@ def test_id_before_other_keys_is_honoured(api_client: Client, make_contact: Make
     contacts = [make_contact(last_name=name) for name in ("B", "A", "C")]
     assert ids(get(api_client, {"ordering": "id,last_name"})) == [c.pk for c in contacts]
     assert ids(get(api_client, {"ordering": "-id,last_name"})) == [c.pk for c in contacts][::-1]
+
+
+def test_a_year_is_a_range_with_exact_edges(api_client: Client,
+                                            make_contact: MakeContact) -> None:  # fmt: skip
+    """`__year` is sent as a range of the column (so its index serves it): the edges and the
+    last year Python has must still be exact."""
+    days = [date(1979, 12, 31), date(1980, 1, 1), date(1980, 12, 31), date(1981, 1, 1),
+            date(9999, 12, 31)]  # fmt: skip
+    contacts = [make_contact(birthday=day) for day in days]
+    assert ids(get(api_client, {"birthday__year": "1980"})) == [c.pk for c in contacts[1:3]]
+    assert ids(get(api_client, {"birthday__year": "9999"})) == [contacts[4].pk]
+    edge = datetime(2025, 1, 1, tzinfo=UTC)
+    AppUser.objects.filter(pk=contacts[0].pk).update(created=edge - timedelta(microseconds=1))
+    AppUser.objects.filter(pk=contacts[1].pk).update(created=edge)
+    assert contacts[1].pk in ids(get(api_client, {"created__year": "2025"}))
+    assert contacts[0].pk not in ids(get(api_client, {"created__year": "2025"}))
+    assert contacts[0].pk in ids(get(api_client, {"created__year": "2024"}))
 
 
 # --- counts ----------------------------------------------------------------------------------
