@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from django.db import connection
 
+from crm.case_variants import prefix_ranges
 from crm.fields import EXACT_COUNT_LIMIT, FIELDS, ORDER_INDEXES, Kind
 from crm.pagination import Cursor
 from crm.params import ListQuery, OrderKey
@@ -216,23 +217,55 @@ class _RowRanges:
         return offset - int(earlier)
 
 
+def _case_split(query: ListQuery, keys: list[OrderKey], branches: list[tuple[int, str]],
+                bind: Binder) -> list[tuple[int, str]]:  # fmt: skip
+    """Branches over the first key, cut into the ranges of a case-insensitive prefix filter
+    on that key (crm/case_variants.py), in sort order: `last_name__istartswith=m&ordering=
+    last_name` walked the index past every A-L name (1 s at 3M); `M...` and `m...` are two
+    ranges of it."""
+    head = keys[0]
+    found = [f for f in query.filters
+             if f.field == head.field and f.lookup in ("istartswith", "iexact")]  # fmt: skip
+    cuts = (
+        prefix_ranges(found[0].value, whole=found[0].lookup == "iexact",
+                      descending=head.descending) if found else None
+    )  # fmt: skip
+    if not cuts:
+        return branches
+    column, kind = head.field.column, head.field.kind
+
+    def within(low: str, high: str | None) -> tuple[int, str]:
+        if high is None:  # fixes the first key, like a keyset branch: ordered by the rest
+            return 1, f" AND {column} = {bind(low, kind)}"
+        return 0, f" AND {column} >= {bind(low, kind)} AND {column} < {bind(high, kind)}"
+
+    split: list[tuple[int, str]] = []
+    for i, b in branches:  # only branches that range over the first key (i == 0) are cut
+        cut_up = [within(*cut) for cut in cuts] if i == 0 else [(i, "")]
+        split.extend((fixed, b + ands) for fixed, ands in cut_up)
+    return split
+
+
 def _rows_sql(ranges: _RowRanges, keys: list[OrderKey], after: list[Any] | None, *, offset: int,
               row: str) -> str:  # fmt: skip
     query, bind = ranges.query, ranges.bind
     where = where_sql(query.filters, query.search, bind)
     limit = query.page_size + 1  # one extra row tells whether there is a next page
     branches = [(0, "TRUE")] if after is None else keyset_branches(keys, after, bind)
+    branches = _case_split(query, keys, branches, bind)
     if not branches:
         return f"SELECT {_key_columns(keys)}, {row} FROM crm_contactrow WHERE FALSE"
+    # An offset spans the branches: each gives its first offset + limit rows, the union skips.
+    each, skip = (limit, offset) if len(branches) == 1 else (limit + offset, 0)
     parts = [
-        f"SELECT {n} AS branch, * FROM ({ranges.rows(where, b, keys[i:], limit, offset)}) b{n}"
+        f"SELECT {n} AS branch, * FROM ({ranges.rows(where, b, keys[i:], each, skip)}) b{n}"
         for n, (i, b) in enumerate(branches)
     ]
     # Each branch is a short index range scan; sorting their few rows by branch number
     # keeps the global order without relying on UNION ALL's execution order.
     return (
         f"SELECT {_key_columns(keys)}, {row} FROM ({' UNION ALL '.join(parts)}) c "
-        f"ORDER BY branch, {order_sql(keys)} LIMIT {limit}"
+        f"ORDER BY branch, {order_sql(keys)} LIMIT {limit} OFFSET {offset - skip}"
     )
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
+from crm.case_variants import prefix_ranges
 from crm.fields import FIELDS, Field, Kind
 from crm.params import Filter, OrderKey
 
@@ -69,8 +70,8 @@ def filter_sql(f: Filter, bind: Binder) -> str:
         return f"{column} IN ({', '.join(bind(v, kind) for v in dict.fromkeys(f.value))})"
     if lookup == "range":
         return f"{column} BETWEEN {bind(f.value[0], kind)} AND {bind(f.value[1], kind)}"
-    if lookup == "iexact":
-        return f"upper({column}) = upper({bind(f.value, kind)})"
+    if lookup in ("iexact", "istartswith"):
+        return _case_insensitive_sql(f, bind)
     if lookup == "year":
         return _year_sql(column, kind, f.value, bind)
     if lookup in ("month", "day"):
@@ -89,6 +90,27 @@ def _year_sql(column: str, kind: Kind, year: int, bind: Binder) -> str:
 
     since = f"{column} >= {bind(start(year), kind)}"
     return since if year == 9999 else f"{since} AND {column} < {bind(start(year + 1), kind)}"
+
+
+def _case_insensitive_sql(f: Filter, bind: Binder) -> str:
+    """upper(column) = upper(value), or LIKE its prefix, and, when the database orders text
+    by code point, the same as ranges of the column's case variants (crm/case_variants.py):
+    redundant, but an index path, where upper() alone scanned the table (a last name that
+    nobody has: 0.3 s to count at 3M)."""
+    column, value = f.field.column, f.value
+    if f.lookup == "iexact":
+        match = f"upper({column}) = upper({bind(value, Kind.TEXT)})"
+    else:
+        match = _like_sql(column, f.lookup, value, bind)
+    cuts = prefix_ranges(value, whole=f.lookup == "iexact")
+    if not cuts:
+        return match
+    ranges = " OR ".join(
+        f"{column} = {bind(low, Kind.TEXT)}" if high is None
+        else f"({column} >= {bind(low, Kind.TEXT)} AND {column} < {bind(high, Kind.TEXT)})"
+        for low, high in cuts
+    )  # fmt: skip
+    return f"{match} AND ({ranges})"
 
 
 def _like_sql(column: str, lookup: str, value: str, bind: Binder) -> str:

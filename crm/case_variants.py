@@ -1,0 +1,63 @@
+"""Case-insensitive prefixes as index ranges: the strings whose upper() starts like a prefix
+start with one of its case variants, each a range of the column's b-tree.
+
+The variants come from crm_case_variant (migration 0014), computed by PostgreSQL's own
+upper(). The ranges are only read in order when the database compares text by code point
+(the builtin provider's collations; libc's C and C.UTF-8), where the strings starting with
+`Mü` are exactly those from `Mü` up to `Mý`, and the ranges of distinct variants of one
+length never interleave.
+"""
+
+from __future__ import annotations
+
+from itertools import product
+
+from django.db import connection
+
+MAX_RANGES = 8  # variants of a longer prefix are cut to this many ranges (a shorter prefix)
+_CODE_POINT_ORDER_SQL = """
+SELECT datlocprovider = 'b'
+       OR (datlocprovider = 'c' AND datcollate IN ('C', 'POSIX', 'C.UTF-8', 'C.utf8'))
+  FROM pg_database WHERE datname = current_database()
+"""
+_cache: dict[str, dict[str, list[str]] | None] = {}
+
+
+def _variants_by_upper() -> dict[str, list[str]] | None:
+    """{char: the chars with the same upper()}, or None if text is not ordered by code
+    point."""
+    alias = connection.settings_dict["NAME"]
+    if alias not in _cache:
+        with connection.cursor() as cursor:
+            cursor.execute(_CODE_POINT_ORDER_SQL)
+            (ordered,) = cursor.fetchone()
+            cursor.execute("SELECT char, variants FROM crm_case_variant")
+            _cache[alias] = dict(cursor.fetchall()) if ordered else None
+    return _cache[alias]
+
+
+def prefix_ranges(
+    prefix: str, *, whole: bool = False, descending: bool = False
+) -> list[tuple[str, str | None]] | None:
+    """[(low, high)] ranges in sort order whose union holds every string s with upper(s)
+    starting with upper(prefix), or equal to it if `whole` ((low, None): s = low, when all
+    of the prefix fits in MAX_RANGES variants); None when ranges cannot do it."""
+    table = _variants_by_upper()
+    if table is None or not prefix:
+        return None
+    choices = [table.get(c, [c]) for c in prefix]
+    while len(choices) > 1 and _count(choices) > MAX_RANGES:
+        choices.pop()
+    if _count(choices) > MAX_RANGES or any("\U0010ffff" in c for c in choices[-1]):
+        return None
+    starts = sorted(("".join(p) for p in product(*choices)), reverse=descending)
+    if whole and len(choices) == len(prefix):
+        return [(s, None) for s in starts]
+    return [(s, s[:-1] + chr(ord(s[-1]) + 1)) for s in starts]
+
+
+def _count(choices: list[list[str]]) -> int:
+    n = 1
+    for c in choices:
+        n *= len(c)
+    return n
