@@ -217,21 +217,26 @@ class _RowRanges:
         return offset - int(earlier)
 
 
-def _case_split(query: ListQuery, keys: list[OrderKey], branches: list[tuple[int, str]],
-                bind: Binder) -> list[tuple[int, str]]:  # fmt: skip
-    """Branches over the first key, cut into the ranges of a case-insensitive prefix filter
-    on that key (crm/case_variants.py), in sort order: `last_name__istartswith=m&ordering=
-    last_name` walked the index past every A-L name (1 s at 3M); `M...` and `m...` are two
-    ranges of it."""
-    head = keys[0]
+Cuts = list[tuple[str, str | None]]  # (low, high) ranges; (value, None): equal to it
+
+
+def _case_cuts(query: ListQuery, head: OrderKey) -> Cuts | None:
+    """The ranges of a case-insensitive prefix filter on the first sort key, in sort order
+    (crm/case_variants.py)."""
     found = [f for f in query.filters
              if f.field == head.field and f.lookup in ("istartswith", "iexact")]  # fmt: skip
-    cuts = (
-        prefix_ranges(found[0].value, whole=found[0].lookup == "iexact",
-                      descending=head.descending) if found else None
-    )  # fmt: skip
-    if not cuts:
-        return branches
+    if not found:
+        return None
+    return prefix_ranges(found[0].value, whole=found[0].lookup == "iexact",
+                         descending=head.descending)  # fmt: skip
+
+
+def _case_split(
+    head: OrderKey, cuts: Cuts, branches: list[tuple[int, str]], bind: Binder
+) -> list[tuple[int, str]]:
+    """Branches over the first key, cut into the `cuts` ranges of a case-insensitive prefix
+    filter on it: `last_name__istartswith=m&ordering=last_name` walked the index past every
+    A-L name (1 s at 3M); `M...` and `m...` are two ranges of it."""
     column, kind = head.field.column, head.field.kind
 
     def within(low: str, high: str | None) -> tuple[int, str]:
@@ -249,10 +254,11 @@ def _case_split(query: ListQuery, keys: list[OrderKey], branches: list[tuple[int
 def _rows_sql(ranges: _RowRanges, keys: list[OrderKey], after: list[Any] | None, *, offset: int,
               row: str) -> str:  # fmt: skip
     query, bind = ranges.query, ranges.bind
-    where = where_sql(query.filters, query.search, bind)
+    cuts = _case_cuts(query, keys[0])
+    where = where_sql(query.filters, query.search, bind, ranged=keys[0].field if cuts else None)
     limit = query.page_size + 1  # one extra row tells whether there is a next page
     branches = [(0, "TRUE")] if after is None else keyset_branches(keys, after, bind)
-    branches = _case_split(query, keys, branches, bind)
+    branches = _case_split(keys[0], cuts, branches, bind) if cuts else branches
     if not branches:
         return f"SELECT {_key_columns(keys)}, {row} FROM crm_contactrow WHERE FALSE"
     # An offset spans the branches: each gives its first offset + limit rows, the union skips.

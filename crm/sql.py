@@ -60,7 +60,7 @@ def escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def filter_sql(f: Filter, bind: Binder) -> str:
+def filter_sql(f: Filter, bind: Binder, *, ranges: bool = True) -> str:
     column, kind, lookup = f.field.column, f.field.kind, f.lookup
     if lookup == "isnull":
         return f"{column} IS {'' if f.value else 'NOT '}NULL"
@@ -71,7 +71,7 @@ def filter_sql(f: Filter, bind: Binder) -> str:
     if lookup == "range":
         return f"{column} BETWEEN {bind(f.value[0], kind)} AND {bind(f.value[1], kind)}"
     if lookup in ("iexact", "istartswith"):
-        return _case_insensitive_sql(f, bind)
+        return _case_insensitive_sql(f, bind, ranges=ranges)
     if lookup == "year":
         return _year_sql(column, kind, f.value, bind)
     if lookup in ("month", "day"):
@@ -92,7 +92,7 @@ def _year_sql(column: str, kind: Kind, year: int, bind: Binder) -> str:
     return since if year == 9999 else f"{since} AND {column} < {bind(start(year + 1), kind)}"
 
 
-def _case_insensitive_sql(f: Filter, bind: Binder) -> str:
+def _case_insensitive_sql(f: Filter, bind: Binder, *, ranges: bool) -> str:
     """upper(column) = upper(value), or LIKE its prefix, and, when the database orders text
     by code point, the same as ranges of the column's case variants (crm/case_variants.py):
     redundant, but an index path, where upper() alone scanned the table (a last name that
@@ -102,15 +102,15 @@ def _case_insensitive_sql(f: Filter, bind: Binder) -> str:
         match = f"upper({column}) = upper({bind(value, Kind.TEXT)})"
     else:
         match = _like_sql(column, f.lookup, value, bind)
-    cuts = prefix_ranges(value, whole=f.lookup == "iexact")
+    cuts = prefix_ranges(value, whole=f.lookup == "iexact") if ranges else None
     if not cuts:
         return match
-    ranges = " OR ".join(
+    either = " OR ".join(
         f"{column} = {bind(low, Kind.TEXT)}" if high is None
         else f"({column} >= {bind(low, Kind.TEXT)} AND {column} < {bind(high, Kind.TEXT)})"
         for low, high in cuts
     )  # fmt: skip
-    return f"{match} AND ({ranges})"
+    return f"{match} AND ({either})"
 
 
 def _like_sql(column: str, lookup: str, value: str, bind: Binder) -> str:
@@ -127,8 +127,13 @@ def search_sql(term: str, bind: Binder) -> str:
     return f"search_text LIKE '%%' || crm_fold({bind(escape_like(term), Kind.TEXT)}) || '%%'"
 
 
-def where_sql(filters: list[Filter], search: list[str], bind: Binder) -> str:
-    parts = [filter_sql(f, bind) for f in filters] + [search_sql(t, bind) for t in search]
+def where_sql(
+    filters: list[Filter], search: list[str], bind: Binder, *, ranged: Field | None = None
+) -> str:
+    """The filters and search terms ANDed; a field whose case-insensitive filter the page
+    already reads as ranges (`ranged`) gets no redundant ranges (each cost planning time)."""
+    parts = [filter_sql(f, bind, ranges=f.field != ranged) for f in filters]
+    parts += [search_sql(t, bind) for t in search]
     return " AND ".join(parts) or "TRUE"
 
 
