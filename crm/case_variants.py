@@ -14,7 +14,7 @@ from itertools import product
 
 from django.db import connection
 
-MAX_RANGES = 8  # variants of a longer prefix are cut to this many ranges (a shorter prefix)
+MAX_RANGES = 16  # variants of a longer prefix are cut to this many ranges (a shorter prefix)
 _CODE_POINT_ORDER_SQL = """
 SELECT datlocprovider = 'b'
        OR (datlocprovider = 'c' AND datcollate IN ('C', 'POSIX', 'C.UTF-8', 'C.utf8'))

@@ -81,6 +81,8 @@ def walk_budget(query: ListQuery, keys: list[OrderKey], matches: Count | None) -
     """None: a plain index-ordered query; 0: filter path and sort; n: walk n rows first."""
     filtered = {f.field.name for f in query.filters} | ({"search"} if query.search else set())
     ranged = {f.field.name for f in query.filters if f.lookup in RANGE_LOOKUPS}
+    if _case_cuts(query, keys[0]):  # read as ranges of its case variants (_case_split)
+        ranged.add(keys[0].field.name)
     if not filtered or keys[0].field.name in ranged:
         return None  # no filter, or a range of the first sort key: the index range is exact
     if has_index(keys, frozenset(f.field.name for f in query.filters if f.lookup == "exact")):

@@ -39,7 +39,7 @@ def test_a_whole_value_is_a_few_equalities() -> None:
 def test_a_long_prefix_is_cut_to_a_few_ranges() -> None:
     ranges = prefix_ranges("wiener")
     assert ranges is not None and len(ranges) <= MAX_RANGES
-    assert all(len(low) == 2 for low, _ in ranges)  # "wie" has 2 x 3 x 2: "wi" 2 x 3
+    assert all(len(low) == 3 for low, _ in ranges)  # "wien" has 2 x 3 x 2 x 2: "wie" 12
 
 
 def test_no_ranges_for_nothing_or_without_code_point_order() -> None:
