@@ -18,7 +18,7 @@ from django.db import connection
 from crm.case_variants import prefix_ranges
 from crm.fields import EXACT_COUNT_LIMIT, FIELDS, ORDER_INDEXES, Kind
 from crm.pagination import Cursor
-from crm.params import ListQuery, OrderKey
+from crm.params import Filter, ListQuery, OrderKey
 from crm.sql import (
     Binder,
     before_sql,
@@ -77,6 +77,19 @@ def has_index(keys: list[OrderKey], fixed: frozenset[str] = frozenset()) -> bool
     )
 
 
+def _fixed_fields(query: ListQuery) -> frozenset[str]:
+    """Fields an equality fixes: `exact`, or an `iexact` read as a few equalities of its
+    case variants (crm/case_variants.py)."""
+    return frozenset(f.field.name for f in query.filters if _is_equality(f))
+
+
+def _is_equality(f: Filter) -> bool:
+    if f.lookup == "exact":
+        return True
+    cuts = prefix_ranges(f.value, whole=True) if f.lookup == "iexact" else None
+    return bool(cuts) and all(high is None for _, high in cuts or [])
+
+
 def walk_budget(query: ListQuery, keys: list[OrderKey], matches: Count | None) -> int | None:
     """None: a plain index-ordered query; 0: filter path and sort; n: walk n rows first."""
     filtered = {f.field.name for f in query.filters} | ({"search"} if query.search else set())
@@ -85,8 +98,11 @@ def walk_budget(query: ListQuery, keys: list[OrderKey], matches: Count | None) -
         ranged.add(keys[0].field.name)
     if not filtered or keys[0].field.name in ranged:
         return None  # no filter, or a range of the first sort key: the index range is exact
-    if has_index(keys, frozenset(f.field.name for f in query.filters if f.lookup == "exact")):
+    fixed = _fixed_fields(query)
+    if has_index(keys, fixed):
         return None  # `last_name=X&ordering=first_name`: a range of (last_name, first_name, id)
+    if [k.field.name for k in keys] == ["id"] and len(query.filters) == 1 and fixed:
+        return None  # one equality, in id order: a range of its (column, id) index
     if matches is None or not matches.total:
         return MIN_WALK
     if matches.exact and matches.value <= SMALL_RESULT:
