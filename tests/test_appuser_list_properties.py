@@ -379,7 +379,9 @@ def oracle(data: DataSet, active: list[tuple[str, str, str, Any]], terms: list[s
         F(k[1:]).desc(nulls_first=True) if k.startswith("-") else F(k).asc(nulls_last=True)
         for k in ordering
     ]
-    query = AppUser.objects.filter(**{orm: value for _, _, orm, value in active})
+    query = AppUser.objects.all()
+    for _, _, orm, value in active:  # one by one: `points=0&points__exact=1` is two filters
+        query = query.filter(**{orm: value})
     tie_break = "-id" if ordering and ordering[-1].startswith("-") else "id"  # the last key's way
     ids = list(query.order_by(*keys, tie_break).values_list("id", flat=True))
     if terms:
