@@ -11,6 +11,7 @@ length never interleave.
 from __future__ import annotations
 
 from itertools import product
+from math import prod
 
 from django.db import connection
 
@@ -26,19 +27,20 @@ _cache: dict[str, dict[str, list[str]] | None] = {}
 def _variants_by_upper() -> dict[str, list[str]] | None:
     """{char: the chars with the same upper()}, or None if text is not ordered by code
     point."""
-    alias = connection.settings_dict["NAME"]
-    if alias not in _cache:
+    database = connection.settings_dict["NAME"]
+    if database not in _cache:
         with connection.cursor() as cursor:
             cursor.execute(_CODE_POINT_ORDER_SQL)
             (ordered,) = cursor.fetchone()
             cursor.execute("SELECT char, variants FROM crm_case_variant")
-            _cache[alias] = dict(cursor.fetchall()) if ordered else None
-    return _cache[alias]
+            _cache[database] = dict(cursor.fetchall()) if ordered else None
+    return _cache[database]
 
 
-def prefix_ranges(
-    prefix: str, *, whole: bool = False, descending: bool = False
-) -> list[tuple[str, str | None]] | None:
+Cuts = list[tuple[str, str | None]]  # (low, high) ranges; (value, None): equal to it
+
+
+def prefix_ranges(prefix: str, *, whole: bool = False, descending: bool = False) -> Cuts | None:
     """[(low, high)] ranges in sort order whose union holds every string s with upper(s)
     starting with upper(prefix), or equal to it if `whole` ((low, None): s = low, when all
     of the prefix fits in MAX_RANGES variants); None when ranges cannot do it."""
@@ -46,9 +48,9 @@ def prefix_ranges(
     if table is None or not prefix:
         return None
     choices = [table.get(c, [c]) for c in prefix]
-    while len(choices) > 1 and _count(choices) > MAX_RANGES:
+    while len(choices) > 1 and prod(map(len, choices)) > MAX_RANGES:
         choices.pop()
-    if _count(choices) > MAX_RANGES or any("\U0010ffff" in c for c in choices[-1]):
+    if prod(map(len, choices)) > MAX_RANGES or any("\U0010ffff" in c for c in choices[-1]):
         return None
     starts = sorted(("".join(p) for p in product(*choices)), reverse=descending)
     if whole and len(choices) == len(prefix):
@@ -56,8 +58,6 @@ def prefix_ranges(
     return [(s, s[:-1] + chr(ord(s[-1]) + 1)) for s in starts]
 
 
-def _count(choices: list[list[str]]) -> int:
-    n = 1
-    for c in choices:
-        n *= len(c)
-    return n
+def all_equalities(cuts: Cuts | None) -> bool:
+    """Whether `cuts` (of a whole value) are equalities, so that they imply its iexact."""
+    return bool(cuts) and all(high is None for _, high in cuts or [])

@@ -15,13 +15,14 @@ from typing import Any
 import orjson
 from django.db import connection
 
-from crm.case_variants import prefix_ranges
+from crm.case_variants import Cuts, all_equalities, prefix_ranges
 from crm.fields import EXACT_COUNT_LIMIT, FIELDS, ORDER_INDEXES, Kind
 from crm.pagination import Cursor
 from crm.params import Filter, ListQuery, OrderKey
 from crm.sql import (
     Binder,
     before_sql,
+    cut_sql,
     equal_sql,
     keyset_branches,
     order_sql,
@@ -86,8 +87,7 @@ def _fixed_fields(query: ListQuery) -> frozenset[str]:
 def _is_equality(f: Filter) -> bool:
     if f.lookup == "exact":
         return True
-    cuts = prefix_ranges(f.value, whole=True) if f.lookup == "iexact" else None
-    return bool(cuts) and all(high is None for _, high in cuts or [])
+    return f.lookup == "iexact" and all_equalities(prefix_ranges(f.value, whole=True))
 
 
 def walk_budget(query: ListQuery, keys: list[OrderKey], matches: Count | None) -> int | None:
@@ -235,9 +235,6 @@ class _RowRanges:
         return offset - int(earlier)
 
 
-Cuts = list[tuple[str, str | None]]  # (low, high) ranges; (value, None): equal to it
-
-
 def _case_cuts(query: ListQuery, head: OrderKey) -> Cuts | None:
     """The ranges of a case-insensitive prefix filter on the first sort key, in sort order
     (crm/case_variants.py)."""
@@ -255,17 +252,14 @@ def _case_split(
     """Branches over the first key, cut into the `cuts` ranges of a case-insensitive prefix
     filter on it: `last_name__istartswith=m&ordering=last_name` walked the index past every
     A-L name (1 s at 3M); `M...` and `m...` are two ranges of it."""
-    column, kind = head.field.column, head.field.kind
-
-    def within(low: str, high: str | None) -> tuple[int, str]:
-        if high is None:  # fixes the first key, like a keyset branch: ordered by the rest
-            return 1, f" AND {column} = {bind(low, kind)}"
-        return 0, f" AND {column} >= {bind(low, kind)} AND {column} < {bind(high, kind)}"
-
+    column = head.field.column
+    # an equality fixes the first key, like a keyset branch: its rows are ordered by the rest
+    within = [
+        (1 if high is None else 0, f" AND {cut_sql(column, low, high, bind)}") for low, high in cuts
+    ]
     split: list[tuple[int, str]] = []
     for i, b in branches:  # only branches that range over the first key (i == 0) are cut
-        cut_up = [within(*cut) for cut in cuts] if i == 0 else [(i, "")]
-        split.extend((fixed, b + ands) for fixed, ands in cut_up)
+        split.extend((fixed, b + ands) for fixed, ands in (within if i == 0 else [(i, "")]))
     return split
 
 
@@ -274,7 +268,7 @@ def _rows_sql(ranges: _RowRanges, keys: list[OrderKey], after: list[Any] | None,
     query, bind = ranges.query, ranges.bind
     cuts = _case_cuts(query, keys[0])
     filters = query.filters
-    if cuts and all(high is None for _, high in cuts):
+    if all_equalities(cuts):
         # every branch fixes the column to one of the value's variants, which implies the
         # iexact; kept, it made the planner expect a handful of rows and sort them all
         iexact = next(f for f in filters if f.field == keys[0].field and f.lookup == "iexact")

@@ -105,12 +105,15 @@ def _case_insensitive_sql(f: Filter, bind: Binder, *, ranges: bool) -> str:
     cuts = prefix_ranges(value, whole=f.lookup == "iexact") if ranges else None
     if not cuts:
         return match
-    either = " OR ".join(
-        f"{column} = {bind(low, Kind.TEXT)}" if high is None
-        else f"({column} >= {bind(low, Kind.TEXT)} AND {column} < {bind(high, Kind.TEXT)})"
-        for low, high in cuts
-    )  # fmt: skip
+    either = " OR ".join(f"({cut_sql(column, low, high, bind)})" for low, high in cuts)
     return f"{match} AND ({either})"
+
+
+def cut_sql(column: str, low: str, high: str | None, bind: Binder) -> str:
+    """One case variant's range of a text column (crm/case_variants.py), or its equality."""
+    if high is None:
+        return f"{column} = {bind(low, Kind.TEXT)}"
+    return f"{column} >= {bind(low, Kind.TEXT)} AND {column} < {bind(high, Kind.TEXT)}"
 
 
 def _like_sql(column: str, lookup: str, value: str, bind: Binder) -> str:
