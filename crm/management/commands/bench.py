@@ -105,6 +105,7 @@ class Command(BaseCommand):
         self._write(report, options)
 
     def _ensure_data(self, users: int) -> int:
+        call_command("migrate", verbosity=0)  # `make bench` may be the first command run
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM crm_contactrow")
             contacts = cursor.fetchone()[0]

@@ -8,6 +8,7 @@ from itertools import pairwise
 from typing import Any
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from crm.seeding import Progress, SeedError, seed
@@ -81,6 +82,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         as_of = options["as_of"] or start_of_day(datetime.now(UTC).date().isoformat())
         printer = ProgressPrinter(sys.stdout)
+        call_command("migrate", verbosity=0)  # a fresh database has no tables to seed yet
         try:
             seed(
                 users=options["users"],
