@@ -135,13 +135,68 @@ def _first_rows(
             f"ORDER BY {unindexed} LIMIT {limit}"
         )
     walk = f"SELECT * FROM crm_contactrow WHERE {extra} ORDER BY {order} LIMIT {budget}"
+    head = f"SELECT * FROM ({walk}) w WHERE {where} ORDER BY {order} LIMIT {limit}"
+    return _head_or_fallback(head, where, extra, unindexed, limit)
+
+
+def _head_or_fallback(head: str, where: str, extra: str, unindexed: str, limit: int) -> str:
+    """The `head` rows if they fill the page, else the filter's own access path and a
+    top-N sort."""
     return (
-        f"WITH head AS (SELECT * FROM ({walk}) w WHERE {where} ORDER BY {order} LIMIT {limit}) "
+        f"WITH head AS ({head}) "
         f"SELECT * FROM head WHERE (SELECT count(*) FROM head) = {limit} "
         f"UNION ALL ("
         f"SELECT * FROM crm_contactrow WHERE {extra} AND {where} "
         f"AND (SELECT count(*) FROM head) < {limit} ORDER BY {unindexed} LIMIT {limit})"
     )
+
+
+# A pattern filter on the sort key (`last_name__icontains=mül&ordering=last_name`) matches
+# whole groups of equal keys, so the page can skip from one distinct key to the next, one
+# index descent each, testing the pattern once per key instead of once per row. The walk
+# read every A-L name first: 1.1 s at 3M contacts. At most this many distinct keys are
+# visited before the filter's own path takes over (a column of mostly unique values).
+LOOSE_SCAN_KEYS = 2_000
+SUBSTRING_LOOKUPS = frozenset({"contains", "icontains", "endswith", "iendswith"})
+
+
+def _matches_whole_groups(query: ListQuery, keys: list[OrderKey]) -> bool:
+    """Every filter is on the first (text) sort key, one of them a pattern no index range
+    gives, and `id` alone follows it."""
+    head = keys[0].field
+    return (
+        head.kind is Kind.TEXT
+        and len(keys) == 2
+        and not query.search
+        and all(f.field == head for f in query.filters)
+        and any(f.lookup in SUBSTRING_LOOKUPS for f in query.filters)
+    )
+
+
+def _loose_scan_rows(where: str, extra: str, keys: list[OrderKey], limit: int) -> str:
+    """The first `limit` rows in `keys` order of a `where` on the first key alone, from a
+    loose index scan over that key's distinct values (see LOOSE_SCAN_KEYS)."""
+    col, desc = keys[0].field.column, keys[0].descending
+    direction, step = ("DESC", "<") if desc else ("ASC", ">")
+    first = f"SELECT {col}, 1 FROM crm_contactrow WHERE {extra} ORDER BY {col} {direction} LIMIT 1"
+    following = (
+        f"SELECT (SELECT {col} FROM crm_contactrow WHERE {col} {step} v.{col} AND {extra} "
+        f"ORDER BY {col} {direction} LIMIT 1), n + 1 "
+        f"FROM v WHERE {col} IS NOT NULL AND n < {LOOSE_SCAN_KEYS}"
+    )
+    # `where` names the column bare: it reads the distinct key of `v`, then the row's own.
+    # The recursion is evaluated only as far as the LIMIT pulls it, in key order.
+    matching = f"SELECT {col} FROM v WHERE {col} IS NOT NULL AND {where}"
+    group = (
+        f"SELECT * FROM crm_contactrow c WHERE c.{col} = d.{col} AND {extra} "
+        f"ORDER BY {order_sql(keys[1:])} LIMIT {limit}"
+    )
+    head = (
+        f"WITH RECURSIVE v({col}, n) AS (({first}) UNION ALL {following}) "
+        f"SELECT r.* FROM ({matching}) d CROSS JOIN LATERAL ({group}) r LIMIT {limit}"
+    )
+    unindexed = order_sql(keys, unindexed=True)
+    return _head_or_fallback(head, where, extra, unindexed, limit)
 
 
 Fetch = Callable[[str, Any], list[tuple[Any, ...]]]
@@ -175,6 +230,8 @@ class _RowRanges:
                 f"ORDER BY {order_sql(keys)} LIMIT {limit} OFFSET {offset}"
             )
             return f"SELECT * FROM crm_contactrow WHERE id IN ({ids})"
+        if _matches_whole_groups(self.query, keys):
+            return _loose_scan_rows(where, extra, keys, limit)
         budget = walk_budget(self.query, keys, self.matches)
         return _first_rows(where, extra, keys, limit, budget)
 
