@@ -88,12 +88,15 @@ SEARCH_FIELDS = (
     "address__city",
 )
 
-# Orders with a b-tree of their own beyond the (column, id) ones (migration 0013), each
+# Orders with a b-tree of their own beyond the (column, id) ones (migrations 0013, 0017), each
 # also serving its tail after equality filters on its leading columns. Other orders of several
 # keys are read one group of equal first keys at a time (crm/selectors.py), which is fast
 # unless the first group is a few thousand rows whose second key is correlated with the first;
 # an index per pair would cost seed time and disk for orders nobody may use.
-ORDER_INDEXES = [("last_name", "first_name", "id")]
+ORDER_INDEXES = [
+    ("last_name", "first_name", "id"),  # the name order
+    ("address__country", "address__city", "id"),  # the address order, a hierarchy
+]
 
 PAGE_SIZE_DEFAULT = 25
 PAGE_SIZE_MAX = 500
