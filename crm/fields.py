@@ -88,7 +88,7 @@ SEARCH_FIELDS = (
     "address__city",
 )
 
-# Orders with a b-tree of their own beyond the (column, id) ones (migrations 0013, 0017), each
+# Orders with a b-tree of their own beyond the (column, id) ones (migrations 0013, 0016), each
 # also serving its tail after equality filters on its leading columns. Other orders of several
 # keys are read one group of equal first keys at a time (crm/selectors.py), which is fast
 # unless the first group is a few thousand rows whose second key is correlated with the first;

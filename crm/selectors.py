@@ -185,8 +185,11 @@ def _loose_scan_rows(where: str, extra: str, keys: list[OrderKey], limit: int) -
         f"FROM v WHERE {col} IS NOT NULL AND n < {LOOSE_SCAN_KEYS}"
     )
     # `where` names the column bare: it reads the distinct key of `v`, then the row's own.
-    # The recursion is evaluated only as far as the LIMIT pulls it, in key order.
-    matching = f"SELECT {col} FROM v WHERE {col} IS NOT NULL AND {where}"
+    # A substring's redundant search_text condition (crm/sql.py) holds for the key alone
+    # too, so the key's own fold stands in for it. The recursion is evaluated only as far
+    # as the LIMIT pulls it, in key order.
+    keys_only = f"SELECT {col}, crm_fold({col}) AS search_text FROM v WHERE {col} IS NOT NULL"
+    matching = f"SELECT {col} FROM ({keys_only}) k WHERE {where}"
     group = (
         f"SELECT * FROM crm_contactrow c WHERE c.{col} = d.{col} AND {extra} "
         f"ORDER BY {order_sql(keys[1:])} LIMIT {limit}"

@@ -11,7 +11,7 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-    dependencies = [("crm", "0016_substring_trigram_indexes")]
+    dependencies = [("crm", "0015_birthday_month_day_index")]
     operations = [
         migrations.RunSQL(
             "SET LOCAL statement_timeout = 0;"  # the app's per-request limit
