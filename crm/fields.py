@@ -42,6 +42,8 @@ TEXT_LOOKUPS = (
     "iendswith",
 )
 RANGE_LOOKUPS = ("gt", "gte", "lt", "lte", "range")
+# Patterns that no range of a b-tree gives (a `startswith` is one)
+SUBSTRING_LOOKUPS = frozenset({"contains", "icontains", "endswith", "iendswith"})
 PART_LOOKUPS = ("year", "month", "day")
 LOOKUPS: dict[Kind, tuple[str, ...]] = {
     Kind.TEXT: COMMON_LOOKUPS + TEXT_LOOKUPS,

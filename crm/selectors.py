@@ -16,7 +16,7 @@ import orjson
 from django.db import connection
 
 from crm.case_variants import Cuts, all_equalities, prefix_ranges
-from crm.fields import EXACT_COUNT_LIMIT, FIELDS, ORDER_INDEXES, Kind
+from crm.fields import EXACT_COUNT_LIMIT, FIELDS, ORDER_INDEXES, SUBSTRING_LOOKUPS, Kind
 from crm.pagination import Cursor
 from crm.params import Filter, ListQuery, OrderKey
 from crm.sql import (
@@ -157,7 +157,6 @@ def _head_or_fallback(head: str, where: str, extra: str, unindexed: str, limit: 
 # read every A-L name first: 1.1 s at 3M contacts. At most this many distinct keys are
 # visited before the filter's own path takes over (a column of mostly unique values).
 LOOSE_SCAN_KEYS = 2_000
-SUBSTRING_LOOKUPS = frozenset({"contains", "icontains", "endswith", "iendswith"})
 
 
 def _matches_whole_groups(query: ListQuery, keys: list[OrderKey]) -> bool:

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from crm.case_variants import prefix_ranges
-from crm.fields import FIELDS, SEARCH_FIELDS, Field, Kind
+from crm.fields import FIELDS, SEARCH_FIELDS, SUBSTRING_LOOKUPS, Field, Kind
 from crm.params import Filter, OrderKey
 
 PG_TYPES = {
@@ -24,7 +24,7 @@ PG_TYPES = {
 # Text to a date or a timestamp is only a stable cast, so PostgreSQL parsed it again for
 # every row it filtered; these immutable wrappers (migration 0012) are folded once.
 TEXT_CASTS = {Kind.DATE: "crm_date({})", Kind.DATETIME: "crm_timestamptz({})"}
-_NON_WORD = re.compile(r"[^\w]|_")
+_NON_WORD = re.compile(r"[\W_]")
 SEARCHED_COLUMNS = frozenset(FIELDS[name].column for name in SEARCH_FIELDS)
 LIKE_PATTERNS = {"contains": "%{}%", "startswith": "{}%", "endswith": "%{}"}
 COMPARISONS = {"exact": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
@@ -132,7 +132,7 @@ def _like_sql(column: str, lookup: str, value: str, bind: Binder) -> str:
         match = f"upper({column}) LIKE upper({bind(pattern, Kind.TEXT)})"
     else:
         match = f"{column} LIKE {bind(pattern, Kind.TEXT)}"
-    if column not in SEARCHED_COLUMNS or lookup.endswith("startswith"):
+    if column not in SEARCHED_COLUMNS or lookup not in SUBSTRING_LOOKUPS:
         return match  # startswith: a range of the column's own b-tree
     if not (value.isascii() and _has_trigram(value)):
         # A pattern without a trigram made the trigram index return every row to recheck

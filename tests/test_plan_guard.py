@@ -21,7 +21,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from crm.fields import FIELDS, ORDER_INDEXES, SEARCH_FIELDS, Field, Kind
+from crm.fields import EXACT_COUNT_LIMIT, FIELDS, ORDER_INDEXES, SEARCH_FIELDS, Field, Kind
 from crm.pagination import Cursor
 from crm.params import Filter, ListQuery, OrderKey, parse_ordering
 from crm.selectors import contact_count, fetch_rows, page_sql
@@ -267,7 +267,8 @@ def _count_reads(explain: Any, query: ListQuery) -> int:
     """Rows read by the capped count that crm_count() runs for a result this small."""
     bind = Binder()
     where = where_sql(query.filters, query.search, bind)
-    sql = f"SELECT count(*) FROM (SELECT 1 FROM crm_contactrow WHERE {where} LIMIT 10001) c"  # noqa: S608
+    cap = EXACT_COUNT_LIMIT + 1
+    sql = f"SELECT count(*) FROM (SELECT 1 FROM crm_contactrow WHERE {where} LIMIT {cap}) c"  # noqa: S608
     return int(explain(sql, bind.params))
 
 
