@@ -90,14 +90,20 @@ SEARCH_FIELDS = (
     "address__city",
 )
 
-# Orders with a b-tree of their own beyond the (column, id) ones (migrations 0013, 0016), each
-# also serving its tail after equality filters on its leading columns. Other orders of several
-# keys are read one group of equal first keys at a time (crm/selectors.py), which is fast
-# unless the first group is a few thousand rows whose second key is correlated with the first;
-# an index per pair would cost seed time and disk for orders nobody may use.
+# Orders with a b-tree of their own beyond the (column, id) ones (migrations 0013, 0016,
+# 0017), each also serving its tail after equality filters on its leading columns. Other
+# orders of several keys are read one group of equal first keys at a time (crm/selectors.py),
+# which is fast unless the first group is a few thousand rows whose second key is correlated
+# with the first; an index per pair would cost seed time and disk for orders nobody may use.
 ORDER_INDEXES = [
     ("last_name", "first_name", "id"),  # the name order
     ("address__country", "address__city", "id"),  # the address order, a hierarchy
+    # a place's contacts by a finer part of the address (migration 0017): the postal code
+    # and the phone number's calling code follow the country and the city
+    ("address__country", "phone_number", "id"),
+    ("address__country", "address__city_code", "id"),
+    ("address__city", "phone_number", "id"),
+    ("address__city", "address__city_code", "id"),
 ]
 
 PAGE_SIZE_DEFAULT = 25

@@ -52,6 +52,10 @@ SCENARIOS = [
         "city=Wien sorted by -points", "address__city=Wien&ordering=-relationship__points"
     ),
     bench.Scenario(
+        "country=AT sorted by phone_number (correlated)",
+        "address__country=AT&ordering=phone_number",
+    ),
+    bench.Scenario(
         "birthday range sorted by last_name",
         "birthday__range=1980-01-01,1980-12-31&ordering=last_name",
     ),
