@@ -202,6 +202,59 @@ def _loose_scan_rows(where: str, extra: str, keys: list[OrderKey], limit: int) -
     return _head_or_fallback(head, where, extra, unindexed, limit)
 
 
+# A month or day filter on the sort key (`created__month=3&ordering=-created`) matches one
+# slice of every month of the key's order: the walk of its index read every later month
+# first (200,000 rows to reach March from December at 3M contacts) and the fallback sorted
+# all 250,000 matches (0.7 s). Instead each month from the key's first to its last, in sort
+# order, is one range of its (column, id) index, read until the page is full.
+CALENDAR_PARTS = ("month", "day")
+
+
+def _calendar_parts(query: ListQuery, keys: list[OrderKey]) -> dict[str, Filter]:
+    """The month and day filters on a date or timestamp first key followed by `id`."""
+    head = keys[0].field
+    if len(keys) != 2 or head.kind not in (Kind.DATE, Kind.DATETIME):
+        return {}
+    return {f.lookup: f for f in query.filters if f.field == head and f.lookup in CALENDAR_PARTS}
+
+
+def _calendar_rows(
+    where: str, extra: str, keys: list[OrderKey], limit: int, offset: int, parts: dict[str, Filter],
+    bind: Binder,
+) -> str:  # fmt: skip
+    """Rows [offset, offset + limit) of `where AND extra` in `keys` order, one month of the
+    first key at a time (see CALENDAR_PARTS); months without the filtered month or day cost
+    nothing but a row of the series. Month bounds are in the session's time zone, UTC, as
+    the month and day filters are (crm/sql.py)."""
+    col = keys[0].field.column
+    first, last = (f"(SELECT date_trunc('month', {fn}({col})) FROM crm_contactrow)"
+                   for fn in ("min", "max"))  # fmt: skip
+    series = (f"generate_series({last}, {first}, interval '-1 month')" if keys[0].descending
+              else f"generate_series({first}, {last}, interval '1 month')")  # fmt: skip
+    start, keep = "s", []
+    if "month" in parts:
+        keep.append(f"extract(month FROM s) = {bind(parts['month'].value, Kind.INTEGER)}")
+    if "day" in parts:  # that day of the month, where the month has it
+        start = f"s + ({bind(parts['day'].value, Kind.INTEGER)} - 1) * interval '1 day'"
+        keep.append(f"extract(month FROM {start}) = extract(month FROM s)")
+    end = f"{start} + interval '1 {'day' if 'day' in parts else 'month'}'"
+    cast = "::date" if keys[0].field.kind is Kind.DATE else ""
+    months = (
+        f"SELECT ({start}){cast} AS low, ({end}){cast} AS high "
+        f"FROM {series} s "
+        f"WHERE {' AND '.join(keep) or 'TRUE'}"
+    )
+    rows = (
+        f"SELECT * FROM crm_contactrow WHERE {col} >= m.low AND {col} < m.high "
+        f"AND {where} AND {extra} ORDER BY {order_sql(keys)} LIMIT {limit + offset}"
+    )
+    # The nested loop reads the months in series order and stops at the LIMIT; the months
+    # cover the key's whole span, so what they give is every match (no fallback needed).
+    return (
+        f"SELECT r.* FROM ({months}) m CROSS JOIN LATERAL ({rows}) r LIMIT {limit} OFFSET {offset}"
+    )
+
+
 Fetch = Callable[[str, Any], list[tuple[Any, ...]]]
 
 
@@ -235,6 +288,9 @@ class _RowRanges:
         index range on the first key (a keyset branch) or TRUE."""
         if len(keys) > 2 and not has_index(keys):
             return self._by_groups(where, extra, keys, limit, offset)
+        parts = _calendar_parts(self.query, keys)
+        if parts:
+            return _calendar_rows(where, extra, keys, limit, offset, parts, self.bind)
         if offset:
             # Deferred join: skip the offset rows by id alone, then build JSON for one page.
             # Projecting JSON for every skipped row made page 10,000 take 3 s instead of 60 ms.
@@ -344,6 +400,15 @@ def _rows_sql(ranges: _RowRanges, keys: list[OrderKey], after: list[Any] | None,
         iexact = next(f for f in filters if f.field == keys[0].field and f.lookup == "iexact")
         filters = [f for f in filters if f is not iexact]
     where = where_sql(filters, query.search, bind, ranged=keys[0].field if cuts else None)
+    # Where the first key is read one month at a time, its month and day filters hold for
+    # every row of the month's range; left in, the planner took them for 0.5% of its rows
+    # and read each month whole (23,000 rows for a recent month of last_activity at 200k).
+    calendar = _calendar_parts(query, keys).values()
+    ranging = (
+        where_sql([f for f in filters if f not in calendar], query.search, bind)
+        if calendar
+        else where
+    )
     limit = query.page_size + 1  # one extra row tells whether there is a next page
     branches = [(0, "TRUE")] if after is None else keyset_branches(keys, after, bind)
     branches = _case_split(keys[0], cuts, branches, bind) if cuts else branches
@@ -352,7 +417,8 @@ def _rows_sql(ranges: _RowRanges, keys: list[OrderKey], after: list[Any] | None,
     # An offset spans the branches: each gives its first offset + limit rows, the union skips.
     each, skip = (limit, offset) if len(branches) == 1 else (limit + offset, 0)
     parts = [
-        f"SELECT {n} AS branch, * FROM ({ranges.rows(where, b, keys[i:], each, skip)}) b{n}"
+        f"SELECT {n} AS branch, * FROM "
+        f"({ranges.rows(ranging if calendar and i == 0 else where, b, keys[i:], each, skip)}) b{n}"
         for n, (i, b) in enumerate(branches)
     ]
     # Each branch is a short index range scan; sorting their few rows by branch number
