@@ -17,7 +17,15 @@ from django.db import connection
 from psycopg.adapt import Buffer, Loader
 
 from crm.case_variants import Cuts, all_equalities, prefix_ranges
-from crm.fields import EXACT_COUNT_LIMIT, FIELDS, ORDER_INDEXES, SUBSTRING_LOOKUPS, Kind
+from crm.fields import (
+    EXACT_COUNT_LIMIT,
+    FIELDS,
+    ORDER_INDEXES,
+    SEARCH_FIELDS,
+    SUBSTRING_LOOKUPS,
+    Field,
+    Kind,
+)
 from crm.pagination import Cursor
 from crm.params import Filter, ListQuery, OrderKey
 from crm.sql import (
@@ -25,9 +33,11 @@ from crm.sql import (
     before_sql,
     cut_sql,
     equal_sql,
+    fold_contains_sql,
     keyset_branches,
     order_sql,
     row_json_sql,
+    search_sql,
     where_sql,
 )
 
@@ -176,6 +186,21 @@ def _matches_whole_groups(query: ListQuery, keys: list[OrderKey]) -> bool:
 def _loose_scan_rows(where: str, extra: str, keys: list[OrderKey], limit: int) -> str:
     """The first `limit` rows in `keys` order of a `where` on the first key alone, from a
     loose index scan over that key's distinct values (see LOOSE_SCAN_KEYS)."""
+    col = keys[0].field.column
+    # `where` names the column bare, here the distinct key of `v`. A substring's redundant
+    # search_text condition (crm/sql.py) holds for the key alone too, so the key's own fold
+    # stands in for it.
+    keys_only = f"SELECT {col}, crm_fold({col}) AS search_text FROM v WHERE {col} IS NOT NULL"
+    head = _key_groups(f"SELECT {col} FROM ({keys_only}) k WHERE {where}", "TRUE", extra, keys,
+                       limit)  # fmt: skip
+    return _head_or_fallback(head, where, extra, order_sql(keys, unindexed=True), limit)
+
+
+def _key_groups(matching: str, where: str, extra: str, keys: list[OrderKey], limit: int) -> str:
+    """The first `limit` rows in `keys` order (a first key, then `id`) from the groups of
+    equal first keys that `matching` selects out of `v`, the key's distinct values from a
+    loose index scan (see LOOSE_SCAN_KEYS), each group's rows filtered by `where`. The
+    recursion is evaluated only as far as the LIMIT pulls it, in key order."""
     col, desc = keys[0].field.column, keys[0].descending
     direction, step = ("DESC", "<") if desc else ("ASC", ">")
     first = f"SELECT {col}, 1 FROM crm_contactrow WHERE {extra} ORDER BY {col} {direction} LIMIT 1"
@@ -184,22 +209,102 @@ def _loose_scan_rows(where: str, extra: str, keys: list[OrderKey], limit: int) -
         f"ORDER BY {col} {direction} LIMIT 1), n + 1 "
         f"FROM v WHERE {col} IS NOT NULL AND n < {LOOSE_SCAN_KEYS}"
     )
-    # `where` names the column bare: it reads the distinct key of `v`, then the row's own.
-    # A substring's redundant search_text condition (crm/sql.py) holds for the key alone
-    # too, so the key's own fold stands in for it. The recursion is evaluated only as far
-    # as the LIMIT pulls it, in key order.
-    keys_only = f"SELECT {col}, crm_fold({col}) AS search_text FROM v WHERE {col} IS NOT NULL"
-    matching = f"SELECT {col} FROM ({keys_only}) k WHERE {where}"
     group = (
-        f"SELECT * FROM crm_contactrow c WHERE c.{col} = d.{col} AND {extra} "
+        f"SELECT * FROM crm_contactrow c WHERE c.{col} = d.{col} AND {extra} AND {where} "
         f"ORDER BY {order_sql(keys[1:])} LIMIT {limit}"
     )
-    head = (
+    return (
         f"WITH RECURSIVE v({col}, n) AS (({first}) UNION ALL {following}) "
         f"SELECT r.* FROM ({matching}) d CROSS JOIN LATERAL ({group}) r LIMIT {limit}"
     )
+
+
+# A search sorted by a searched field (`search=müller&ordering=last_name`) finds its matches
+# clustered in the groups of equal keys that contain a term: search_text's trigram index gives
+# all 373,000 rows with `muller` at 3M contacts in no order, and the walk of the name index met
+# none before the middle of the alphabet (0.49 s). So the page is read in two parts: the rows
+# whose key contains a term, group by group (the loose scan above), and the rows whose key
+# contains none, whose terms are then all in other fields, which those fields' own trigram
+# indexes find (migration 0018; for `müller`, none). Only for a key of few distinct values
+# (LOOSE_SCAN_KEYS, by the planner's statistics): a key of mostly unique values has no groups
+# to skip, and a term's matches are spread along its index.
+DISTINCT_TTL = 60.0  # seconds a worker keeps a column's distinct count (it changes on ANALYZE)
+DISTINCT_SQL = """
+SELECT coalesce((SELECT CASE WHEN s.n_distinct < 0 THEN -s.n_distinct * c.reltuples
+                             ELSE s.n_distinct END
+                   FROM pg_stats s
+                  WHERE s.schemaname = current_schema() AND s.tablename = 'crm_contactrow'
+                    AND s.attname = %s),
+                greatest(c.reltuples, 0))
+  FROM pg_class c WHERE c.oid = 'crm_contactrow'::regclass
+"""
+_distinct: dict[str, tuple[float, float]] = {}
+
+
+def _few_keys(column: str) -> bool:
+    """Whether `column` has at most LOOSE_SCAN_KEYS distinct values by the planner's
+    statistics (a table never analysed counts as small)."""
+    kept = _distinct.get(column)
+    if kept is None or time.monotonic() > kept[0] + DISTINCT_TTL:
+        with connection.cursor() as db:
+            db.execute(DISTINCT_SQL, [column])
+            kept = (time.monotonic(), float(db.fetchone()[0]))
+        _distinct[column] = kept
+    return kept[1] <= LOOSE_SCAN_KEYS
+
+
+def _splits_search(query: ListQuery, keys: list[OrderKey]) -> bool:
+    head = keys[0].field
+    return (
+        bool(query.search)
+        and len(keys) == 2
+        and head.name in SEARCH_FIELDS
+        and _few_keys(head.column)
+    )
+
+
+def _split_search_rows(
+    ranges: _RowRanges, where: str, unsearched: str, extra: str, keys: list[OrderKey], limit: int
+) -> str | None:
+    """The first `limit` rows in `keys` order of a search sorted by a searched field: the
+    rows whose key contains a term, and the few others (see _splits_search); None if the
+    others are many, which the walk of the key's index finds instead. `unsearched` is
+    `where` without the search terms."""
+    col, bind, terms = keys[0].field.column, ranges.bind, ranges.query.search
+    in_key = " OR ".join(fold_contains_sql(f"crm_fold({col})", t, bind) for t in terms)
+    others = [FIELDS[name].column for name in SEARCH_FIELDS if FIELDS[name].column != col]
+    # With no term in the key, each is in another field: exact without search_text, whose
+    # trigram bitmap (all 282,000 rows with `wien`) cost more than the fields' own.
+    elsewhere = " AND ".join(
+        "(" + " OR ".join(fold_contains_sql(f"crm_fold({c})", t, bind) for c in others) + ")"
+        for t in terms
+    )
+    rest = f"{unsearched} AND NOT ({in_key}) AND {elsewhere}"
+    # The planner's estimate, from the statistics of each field's fold (migration 0018).
+    ((plan,),) = ranges.fetch(
+        f"EXPLAIN (FORMAT JSON) SELECT 1 FROM crm_contactrow WHERE {extra} AND {rest}",
+        bind.params,
+    )
+    if orjson.loads(plan)[0]["Plan"]["Plan Rows"] > SMALL_RESULT:
+        return None
     unindexed = order_sql(keys, unindexed=True)
-    return _head_or_fallback(head, where, extra, unindexed, limit)
+    # Which terms each key contains, once per key: a group's rows need only the others in
+    # search_text. Left to a plain `where`, the planner read a whole group from the trigram
+    # index and sorted it (14,000 Michaels at 200k) instead of walking the group by id.
+    has = [f"{fold_contains_sql(f'crm_fold({col})', t, bind)} AS t{n}" for n, t in enumerate(terms)]
+    any_term = " OR ".join(f"t{n}" for n in range(len(terms)))
+    matching = (
+        f"SELECT * FROM (SELECT {col}, {', '.join(has)} FROM v WHERE {col} IS NOT NULL) k "
+        f"WHERE {any_term}"
+    )
+    in_group = " AND ".join(f"(d.t{n} OR {search_sql(t, bind)})" for n, t in enumerate(terms))
+    groups = _key_groups(matching, f"{unsearched} AND {in_group}", extra, keys, limit)
+    keyed = _head_or_fallback(groups, f"{where} AND ({in_key})", extra, unindexed, limit)
+    unkeyed = _first_rows(rest, extra, keys, limit, 0)
+    return (
+        f"SELECT * FROM (({keyed}) UNION ALL ({unkeyed})) s ORDER BY {order_sql(keys)} "
+        f"LIMIT {limit}"
+    )
 
 
 # A month or day filter on the sort key (`created__month=3&ordering=-created`) matches one
@@ -299,8 +404,6 @@ class _RowRanges:
                 f"ORDER BY {order_sql(keys)} LIMIT {limit} OFFSET {offset}"
             )
             return f"SELECT * FROM crm_contactrow WHERE id IN ({ids})"
-        if _matches_whole_groups(self.query, keys):
-            return _loose_scan_rows(where, extra, keys, limit)
         budget = walk_budget(self.query, keys, self.matches)
         return _first_rows(where, extra, keys, limit, budget)
 
@@ -389,6 +492,44 @@ def _case_split(
     return split
 
 
+RowsSql = Callable[[str, int, int], str]  # (extra, limit, offset) -> SQL
+
+
+def _first_key_reader(
+    ranges: _RowRanges, keys: list[OrderKey], filters: list[Filter], where: str,
+    ranged: Field | None,
+) -> RowsSql:  # fmt: skip
+    """How a branch that ranges over the first sort key is read: a month of it at a time
+    (CALENDAR_PARTS), split by where the search terms are (_splits_search), or plainly."""
+    query, bind = ranges.query, ranges.bind
+    calendar = _calendar_parts(query, keys).values()
+    if calendar:
+        # Each month's range implies its month and day filters; left in, the planner took
+        # them for 0.5% of its rows and read each month whole (23,000 rows for a recent
+        # month of last_activity at 200k).
+        ranging = where_sql([f for f in filters if f not in calendar], query.search, bind)
+        return lambda extra, limit, offset: ranges.rows(ranging, extra, keys, limit, offset)
+    if _matches_whole_groups(query, keys):
+        # only here: a group of _by_groups adds an equality on another column to `where`,
+        # which the loose scan cannot test on the key alone (it answered 500)
+        return lambda extra, limit, offset: (
+            ranges.rows(where, extra, keys, limit, offset)
+            if offset
+            else _loose_scan_rows(where, extra, keys, limit)
+        )
+    if _splits_search(query, keys):
+        unsearched = where_sql(filters, [], bind, ranged=ranged)
+
+        def split(extra: str, limit: int, offset: int) -> str:
+            rows = _split_search_rows(ranges, where, unsearched, extra, keys, limit + offset)
+            if rows is None:
+                return ranges.rows(where, extra, keys, limit, offset)
+            return f"SELECT * FROM ({rows}) p OFFSET {offset}"
+
+        return split
+    return lambda extra, limit, offset: ranges.rows(where, extra, keys, limit, offset)
+
+
 def _rows_sql(ranges: _RowRanges, keys: list[OrderKey], after: list[Any] | None, *, offset: int,
               row: str) -> str:  # fmt: skip
     query, bind = ranges.query, ranges.bind
@@ -399,16 +540,9 @@ def _rows_sql(ranges: _RowRanges, keys: list[OrderKey], after: list[Any] | None,
         # iexact; kept, it made the planner expect a handful of rows and sort them all
         iexact = next(f for f in filters if f.field == keys[0].field and f.lookup == "iexact")
         filters = [f for f in filters if f is not iexact]
-    where = where_sql(filters, query.search, bind, ranged=keys[0].field if cuts else None)
-    # Where the first key is read one month at a time, its month and day filters hold for
-    # every row of the month's range; left in, the planner took them for 0.5% of its rows
-    # and read each month whole (23,000 rows for a recent month of last_activity at 200k).
-    calendar = _calendar_parts(query, keys).values()
-    ranging = (
-        where_sql([f for f in filters if f not in calendar], query.search, bind)
-        if calendar
-        else where
-    )
+    ranged = keys[0].field if cuts else None
+    where = where_sql(filters, query.search, bind, ranged=ranged)
+    first_key_rows = _first_key_reader(ranges, keys, filters, where, ranged)
     limit = query.page_size + 1  # one extra row tells whether there is a next page
     branches = [(0, "TRUE")] if after is None else keyset_branches(keys, after, bind)
     branches = _case_split(keys[0], cuts, branches, bind) if cuts else branches
@@ -417,8 +551,9 @@ def _rows_sql(ranges: _RowRanges, keys: list[OrderKey], after: list[Any] | None,
     # An offset spans the branches: each gives its first offset + limit rows, the union skips.
     each, skip = (limit, offset) if len(branches) == 1 else (limit + offset, 0)
     parts = [
-        f"SELECT {n} AS branch, * FROM "
-        f"({ranges.rows(ranging if calendar and i == 0 else where, b, keys[i:], each, skip)}) b{n}"
+        f"SELECT {n} AS branch, * FROM ("
+        + (first_key_rows(b, each, skip) if i == 0 else ranges.rows(where, b, keys[i:], each, skip))
+        + f") b{n}"
         for n, (i, b) in enumerate(branches)
     ]
     # Each branch is a short index range scan; sorting their few rows by branch number

@@ -148,9 +148,14 @@ def _like_sql(column: str, lookup: str, value: str, bind: Binder) -> str:
 
 
 def search_sql(term: str, bind: Binder) -> str:
-    # crm_fold() is immutable, so with a literal argument it is folded at plan time and
-    # the trigram index on search_text can serve the LIKE.
-    return f"search_text LIKE '%%' || crm_fold({bind(escape_like(term), Kind.TEXT)}) || '%%'"
+    return fold_contains_sql("search_text", term, bind)
+
+
+def fold_contains_sql(text: str, term: str, bind: Binder) -> str:
+    """Whether the folded `text` (search_text, or crm_fold() of a searched column, which
+    migration 0018 indexes) contains the search term. crm_fold() is immutable, so with a
+    literal argument it is folded at plan time and a trigram index can serve the LIKE."""
+    return f"{text} LIKE '%%' || crm_fold({bind(escape_like(term), Kind.TEXT)}) || '%%'"
 
 
 def where_sql(
