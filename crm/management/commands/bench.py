@@ -49,6 +49,9 @@ SCENARIOS = [
     bench.Scenario("search, one term", "search=m%C3%BCller"),
     bench.Scenario("search, two terms", "search=mull+wien"),
     bench.Scenario(
+        "search sorted by the field it matches", "search=m%C3%BCller&ordering=last_name"
+    ),
+    bench.Scenario(
         "city=Wien sorted by -points", "address__city=Wien&ordering=-relationship__points"
     ),
     bench.Scenario(
