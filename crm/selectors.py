@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import groupby
 from operator import itemgetter
 from typing import Any
@@ -35,6 +35,7 @@ from crm.sql import (
     equal_sql,
     fold_contains_sql,
     keyset_branches,
+    like_match_sql,
     order_sql,
     row_json_sql,
     search_sql,
@@ -251,6 +252,41 @@ def _few_keys(column: str) -> bool:
             kept = (time.monotonic(), float(db.fetchone()[0]))
         _distinct[column] = kept
     return kept[1] <= LOOSE_SCAN_KEYS
+
+
+# A substring filter on a field of few distinct values (`last_name__icontains=mul`) is
+# read as the list of those values that it matches: the trigram index of search_text gave
+# the 373,000 Müllers (folded `muller`) as candidates for the few Mulders, 0.37 s to count
+# and page at 3M contacts; as `last_name IN ('Mulder')` the planner knows from its
+# statistics how many rows that is and takes the column's index, and a pattern no value
+# matches is FALSE. The values come from a loose scan over the column's distinct values
+# (one index descent each), fresh on every request.
+def resolve_patterns(query: ListQuery) -> ListQuery:
+    """`query` with each substring filter on a field of few distinct values resolved to the
+    values that it matches (Filter.matching)."""
+    filters = [
+        replace(f, matching=_matching_values(f))
+        if f.lookup in SUBSTRING_LOOKUPS and _few_keys(f.field.column)
+        else f
+        for f in query.filters
+    ]
+    return replace(query, filters=filters)
+
+
+def _matching_values(f: Filter) -> tuple[str, ...] | None:
+    """The distinct values of `f`'s column that `f` matches; None past LOOSE_SCAN_KEYS."""
+    col, bind = f.field.column, Binder()
+    match = like_match_sql(col, f.lookup, f.value, bind)
+    sql = (
+        f"WITH RECURSIVE v({col}, n) AS ("
+        f"(SELECT {col}, 1 FROM crm_contactrow ORDER BY {col} LIMIT 1) UNION ALL "
+        f"SELECT (SELECT {col} FROM crm_contactrow WHERE {col} > v.{col} ORDER BY {col} "
+        f"LIMIT 1), n + 1 FROM v WHERE {col} IS NOT NULL AND n <= {LOOSE_SCAN_KEYS}) "
+        f"SELECT count(*), coalesce(array_agg({col}) FILTER (WHERE {match}), '{{}}') "
+        f"FROM v WHERE {col} IS NOT NULL"
+    )
+    ((distinct, values),) = fetch_rows(sql, bind.params)
+    return tuple(values) if distinct <= LOOSE_SCAN_KEYS else None
 
 
 def _splits_search(query: ListQuery, keys: list[OrderKey]) -> bool:
@@ -644,9 +680,13 @@ RANGE_LOOKUPS = PLANNER_LOOKUPS | {"in", "startswith"}
 
 
 def _estimable(query: ListQuery) -> bool:
-    return (
-        len(query.filters) == 1 and not query.search and query.filters[0].lookup in PLANNER_LOOKUPS
-    )
+    if len(query.filters) != 1 or query.search:
+        return False
+    (f,) = query.filters
+    # a pattern read as the values it matches (resolve_patterns) is an IN list of a column of
+    # few values, which the planner sums from its most common values: within 1-4% of the
+    # truth for five common substrings at 3M, where the block sample took 2-3 ms more
+    return f.lookup in PLANNER_LOOKUPS or f.matching is not None
 
 
 def contact_count(query: ListQuery) -> Count:

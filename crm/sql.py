@@ -7,7 +7,7 @@ the dynamic SQL that crm_count() runs inside the database (its parameters arrive
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -65,12 +65,14 @@ def escape_like(value: str) -> str:
 
 def filter_sql(f: Filter, bind: Binder, *, ranges: bool = True) -> str:
     column, kind, lookup = f.field.column, f.field.kind, f.lookup
+    if f.matching is not None:
+        return _in_sql(column, kind, f.matching, bind) if f.matching else "FALSE"
     if lookup == "isnull":
         return f"{column} IS {'' if f.value else 'NOT '}NULL"
     if lookup in COMPARISONS:
         return f"{column} {COMPARISONS[lookup]} {bind(f.value, kind)}"
     if lookup == "in":
-        return f"{column} IN ({', '.join(bind(v, kind) for v in dict.fromkeys(f.value))})"
+        return _in_sql(column, kind, f.value, bind)
     if lookup == "range":
         return f"{column} BETWEEN {bind(f.value[0], kind)} AND {bind(f.value[1], kind)}"
     if lookup in ("iexact", "istartswith"):
@@ -81,6 +83,10 @@ def filter_sql(f: Filter, bind: Binder, *, ranges: bool = True) -> str:
         # timestamps are taken in UTC, the session time zone (settings.TIME_ZONE)
         return f"extract({lookup} FROM {column}) = {bind(f.value, Kind.INTEGER)}"
     return _like_sql(column, lookup, f.value, bind)
+
+
+def _in_sql(column: str, kind: Kind, values: Iterable[Any], bind: Binder) -> str:
+    return f"{column} IN ({', '.join(bind(v, kind) for v in dict.fromkeys(values))})"
 
 
 def _year_sql(column: str, kind: Kind, year: int, bind: Binder) -> str:
@@ -125,13 +131,17 @@ def _has_trigram(value: str) -> bool:
     return any(len(word) >= 3 for word in _NON_WORD.split(value))
 
 
-def _like_sql(column: str, lookup: str, value: str, bind: Binder) -> str:
-    insensitive = lookup.startswith("i")
+def like_match_sql(column: str, lookup: str, value: str, bind: Binder) -> str:
+    """A text pattern lookup as LIKE, folding case the way PostgreSQL's UPPER does for the
+    `i` lookups, as Django's lookups do."""
     pattern = LIKE_PATTERNS[lookup.removeprefix("i")].format(escape_like(value))
-    if insensitive:  # fold case the way PostgreSQL's UPPER does, as Django's lookups do
-        match = f"upper({column}) LIKE upper({bind(pattern, Kind.TEXT)})"
-    else:
-        match = f"{column} LIKE {bind(pattern, Kind.TEXT)}"
+    if lookup.startswith("i"):
+        return f"upper({column}) LIKE upper({bind(pattern, Kind.TEXT)})"
+    return f"{column} LIKE {bind(pattern, Kind.TEXT)}"
+
+
+def _like_sql(column: str, lookup: str, value: str, bind: Binder) -> str:
+    match = like_match_sql(column, lookup, value, bind)
     if column not in SEARCHED_COLUMNS or lookup not in SUBSTRING_LOOKUPS:
         return match  # startswith: a range of the column's own b-tree
     if not (value.isascii() and _has_trigram(value)):

@@ -12,7 +12,7 @@ from crm.benchmarking import QueryCounter, planner_ablation, requested_ablations
 from crm.pagination import Cursor, decode_cursor, encode_cursor
 from crm.params import InvalidParams, ListQuery, ValueError_, parse_list_params
 from crm.responses import error_response, errors_response, raw_json_response
-from crm.selectors import Count, Page, contact_count, contact_page
+from crm.selectors import Count, Page, contact_count, contact_page, resolve_patterns
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -101,6 +101,7 @@ def _list_response(
     request: HttpRequest, query: ListQuery, cursor: Cursor | None, python_json: bool
 ) -> HttpResponse:
     started = time.perf_counter()
+    query = resolve_patterns(query)
     count = contact_count(query)  # first: its size tells the page query how to walk
     counted = time.perf_counter() - started
     page = contact_page(query, cursor, python_json=python_json, matches=count)
