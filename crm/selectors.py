@@ -317,11 +317,9 @@ def _split_search_rows(
     )
     rest = f"{unsearched} AND NOT ({in_key}) AND {elsewhere}"
     # The planner's estimate, from the statistics of each field's fold (migration 0018).
-    ((plan,),) = ranges.fetch(
-        f"EXPLAIN (FORMAT JSON) SELECT 1 FROM crm_contactrow WHERE {extra} AND {rest}",
-        bind.params,
-    )
-    if orjson.loads(plan)[0]["Plan"]["Plan Rows"] > SMALL_RESULT:
+    expected = plan_rows(f"SELECT 1 FROM crm_contactrow WHERE {extra} AND {rest}", bind.params,
+                         ranges.fetch)  # fmt: skip
+    if expected > SMALL_RESULT:
         return None
     unindexed = order_sql(keys, unindexed=True)
     # Which terms each key contains, once per key: a group's rows need only the others in
@@ -699,6 +697,9 @@ def contact_count(query: ListQuery) -> Count:
     kept = _table_size.get("count") if unfiltered else None
     if kept and time.monotonic() < kept[0] + TABLE_SIZE_TTL:
         return kept[1]
+    estimate = _search_estimate(query) if cap is not None else None
+    if estimate is not None:
+        return estimate
     with connection.cursor() as db:
         db.execute(
             "SELECT n, exact, total FROM crm_count(%s, %s::text[], %s, %s)",
@@ -708,6 +709,41 @@ def contact_count(query: ListQuery) -> Count:
     if unfiltered and not count.exact:
         _table_size["count"] = (time.monotonic(), count)
     return count
+
+
+def _search_estimate(query: ListQuery) -> Count | None:
+    """For a search of one term and nothing else, the planner's figure if it is big.
+
+    search_text's statistics are blind to a term (`search=yilmaz`: 300 expected, 49,397
+    match), but the term is in search_text exactly when it is in one of the searched fields'
+    folds, whose statistics (migration 0018) the planner sums: within 1-4% of the truth for
+    eleven terms matching 30,000 to 2 million contacts at 3M, in 0.5 ms where the block
+    sample took 3 ms. Several terms (their matches correlate) and smaller results keep the
+    sample and the capped count."""
+    if len(query.search) != 1 or query.filters:
+        return None
+    bind = Binder()
+    anywhere = " OR ".join(
+        fold_contains_sql(f"crm_fold({FIELDS[name].column})", query.search[0], bind)
+        for name in SEARCH_FIELDS
+    )
+    rows = plan_rows(f"SELECT 1 FROM crm_contactrow WHERE {anywhere}", bind.params)
+    if rows <= 3 * EXACT_COUNT_LIMIT:  # as crm_count() trusts one column's statistics
+        return None
+    return Count(rows, False, _table_total())
+
+
+def plan_rows(sql: str, params: Any, fetch: Fetch = fetch_rows) -> int:
+    """The number of rows the planner expects `sql` to return."""
+    ((plan,),) = fetch(f"EXPLAIN (FORMAT JSON) {sql}", params)
+    return int(orjson.loads(plan)[0]["Plan"]["Plan Rows"])
+
+
+def _table_total() -> int:
+    kept = _table_size.get("count")
+    if kept and time.monotonic() < kept[0] + TABLE_SIZE_TTL:
+        return kept[1].total
+    return contact_count(ListQuery()).total  # the unfiltered count, which keeps it
 
 
 def contact_names(contact_id: int) -> tuple[str, str] | None:

@@ -169,6 +169,26 @@ def test_counting_half_of_all_contacts_does_not_scan_them(explain) -> None:
     assert abs(count.value - CONTACTS / 2) < CONTACTS * 0.1
 
 
+@pytest.mark.parametrize("term", ["er", "an", "str"])
+def test_a_search_of_one_term_is_counted_from_the_fields_statistics(
+    explain, django_assert_num_queries, term: str
+) -> None:
+    """A search of one term many contacts have (more than three times the exact count's
+    cap): the planner's figure from the searched fields' folds (crm/selectors.py
+    _search_estimate), one EXPLAIN, close to the truth; a term few contacts have is still
+    counted exactly."""
+    common = ListQuery(search=[term])
+    truth = contact_count(replace(common, count_exact=True)).value
+    contact_count(ListQuery())  # the table's size, kept for a few seconds
+    with django_assert_num_queries(1) as captured:
+        count = contact_count(common)
+    assert captured.captured_queries[0]["sql"].startswith("EXPLAIN")  # no sample, no scan
+    assert not count.exact
+    assert abs(count.value - truth) < truth * 0.1
+    rare = ListQuery(search=[_rarest(FIELDS["customer_id"])])
+    assert contact_count(rare) == replace(contact_count(replace(rare, count_exact=True)))
+
+
 def test_matches_packed_into_a_few_blocks_are_counted_exactly(explain) -> None:
     """The count's sample draws whole blocks, so matches that sit together (a recent import,
     rows updated together) must not pass for many more than there are: here every row of the
