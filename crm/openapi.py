@@ -255,7 +255,8 @@ def control_parameters() -> dict[str, Schema]:
             "name": "count",
             "in": "query",
             "description": "`exact` forces an exact `count`; by default counts above 10,000 "
-            "are an estimate (`count_exact` is false): the table's size, or a block sample.",
+            "are an estimate (`count_exact` is false): the table's size, PostgreSQL's "
+            "figure from column statistics, or a block sample.",
             "schema": {"type": "string", "enum": ["exact", "estimate"], "default": "estimate"},
             "example": "exact",
         },

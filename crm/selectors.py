@@ -199,36 +199,36 @@ def _loose_scan_rows(where: str, extra: str, keys: list[OrderKey], limit: int) -
 
 def _key_groups(matching: str, where: str, extra: str, keys: list[OrderKey], limit: int) -> str:
     """The first `limit` rows in `keys` order (a first key, then `id`) from the groups of
-    equal first keys that `matching` selects out of `v`, the key's distinct values from a
-    loose index scan (see LOOSE_SCAN_KEYS), each group's rows filtered by `where`. The
-    recursion is evaluated only as far as the LIMIT pulls it, in key order."""
-    col, desc = keys[0].field.column, keys[0].descending
-    direction, step = ("DESC", "<") if desc else ("ASC", ">")
-    first = f"SELECT {col}, 1 FROM crm_contactrow WHERE {extra} ORDER BY {col} {direction} LIMIT 1"
-    following = (
-        f"SELECT (SELECT {col} FROM crm_contactrow WHERE {col} {step} v.{col} AND {extra} "
-        f"ORDER BY {col} {direction} LIMIT 1), n + 1 "
-        f"FROM v WHERE {col} IS NOT NULL AND n < {LOOSE_SCAN_KEYS}"
-    )
+    equal first keys that `matching` selects out of `v` (_distinct_keys), each group's rows
+    filtered by `where`. The recursion is evaluated only as far as the LIMIT pulls it."""
+    col = keys[0].field.column
     group = (
         f"SELECT * FROM crm_contactrow c WHERE c.{col} = d.{col} AND {extra} AND {where} "
         f"ORDER BY {order_sql(keys[1:])} LIMIT {limit}"
     )
     return (
-        f"WITH RECURSIVE v({col}, n) AS (({first}) UNION ALL {following}) "
+        f"{_distinct_keys(col, extra, descending=keys[0].descending, most=LOOSE_SCAN_KEYS)} "
         f"SELECT r.* FROM ({matching}) d CROSS JOIN LATERAL ({group}) r LIMIT {limit}"
     )
 
 
-# A search sorted by a searched field (`search=müller&ordering=last_name`) finds its matches
-# clustered in the groups of equal keys that contain a term: search_text's trigram index gives
-# all 373,000 rows with `muller` at 3M contacts in no order, and the walk of the name index met
-# none before the middle of the alphabet (0.49 s). So the page is read in two parts: the rows
-# whose key contains a term, group by group (the loose scan above), and the rows whose key
-# contains none, whose terms are then all in other fields, which those fields' own trigram
-# indexes find (migration 0018; for `müller`, none). Only for a key of few distinct values
-# (LOOSE_SCAN_KEYS, by the planner's statistics): a key of mostly unique values has no groups
-# to skip, and a term's matches are spread along its index.
+def _distinct_keys(col: str, extra: str, *, descending: bool, most: int) -> str:
+    """`WITH RECURSIVE v(col, n)`: the first `most` distinct values of `col` among the rows
+    of `extra`, in order, from a loose index scan (one descent of the column's index each);
+    a NULL ends them."""
+    direction, step = ("DESC", "<") if descending else ("ASC", ">")
+    first = f"SELECT {col}, 1 FROM crm_contactrow WHERE {extra} ORDER BY {col} {direction} LIMIT 1"
+    following = (
+        f"SELECT (SELECT {col} FROM crm_contactrow WHERE {col} {step} v.{col} AND {extra} "
+        f"ORDER BY {col} {direction} LIMIT 1), n + 1 "
+        f"FROM v WHERE {col} IS NOT NULL AND n < {most}"
+    )
+    return f"WITH RECURSIVE v({col}, n) AS (({first}) UNION ALL {following})"
+
+
+# Whether a column has few distinct values, by the planner's statistics: then a loose scan
+# over them (at most LOOSE_SCAN_KEYS index descents) is cheap, and a text pattern or a search
+# term matches whole groups of rows.
 DISTINCT_TTL = 60.0  # seconds a worker keeps a column's distinct count (it changes on ANALYZE)
 DISTINCT_SQL = """
 SELECT coalesce((SELECT CASE WHEN s.n_distinct < 0 THEN -s.n_distinct * c.reltuples
@@ -278,10 +278,7 @@ def _matching_values(f: Filter) -> tuple[str, ...] | None:
     col, bind = f.field.column, Binder()
     match = like_match_sql(col, f.lookup, f.value, bind)
     sql = (
-        f"WITH RECURSIVE v({col}, n) AS ("
-        f"(SELECT {col}, 1 FROM crm_contactrow ORDER BY {col} LIMIT 1) UNION ALL "
-        f"SELECT (SELECT {col} FROM crm_contactrow WHERE {col} > v.{col} ORDER BY {col} "
-        f"LIMIT 1), n + 1 FROM v WHERE {col} IS NOT NULL AND n <= {LOOSE_SCAN_KEYS}) "
+        f"{_distinct_keys(col, 'TRUE', descending=False, most=LOOSE_SCAN_KEYS + 1)} "
         f"SELECT count(*), coalesce(array_agg({col}) FILTER (WHERE {match}), '{{}}') "
         f"FROM v WHERE {col} IS NOT NULL"
     )
@@ -289,6 +286,15 @@ def _matching_values(f: Filter) -> tuple[str, ...] | None:
     return tuple(values) if distinct <= LOOSE_SCAN_KEYS else None
 
 
+# A search sorted by a searched field (`search=müller&ordering=last_name`) finds its matches
+# clustered in the groups of equal keys that contain a term: search_text's trigram index gives
+# all 373,000 rows with `muller` at 3M contacts in no order, and the walk of the name index met
+# none before the middle of the alphabet (0.49 s). So the page is read in two parts: the rows
+# whose key contains a term, group by group (the loose scan above), and the rows whose key
+# contains none, whose terms are then all in other fields, which those fields' own trigram
+# indexes find (migration 0018; for `müller`, none). Only for a key of few distinct values
+# (LOOSE_SCAN_KEYS, by the planner's statistics): a key of mostly unique values has no groups
+# to skip, and a term's matches are spread along its index.
 def _splits_search(query: ListQuery, keys: list[OrderKey]) -> bool:
     head = keys[0].field
     return (
