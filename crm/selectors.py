@@ -151,15 +151,19 @@ def _first_rows(
     return _head_or_fallback(head, where, extra, unindexed, limit)
 
 
-def _head_or_fallback(head: str, where: str, extra: str, unindexed: str, limit: int) -> str:
-    """The `head` rows if they fill the page, else the filter's own access path and a
-    top-N sort."""
+def _head_or_fallback(
+    head: str, where: str, extra: str, unindexed: str, limit: int, *, ctes: str = "",
+    complete: str = "FALSE",
+) -> str:  # fmt: skip
+    """The `head` rows if they fill the page or are `complete` (all there are), else the
+    filter's own access path and a top-N sort. `ctes` come before `head` in its WITH."""
+    whole = f"((SELECT count(*) FROM head) = {limit} OR {complete})"
     return (
-        f"WITH head AS ({head}) "
-        f"SELECT * FROM head WHERE (SELECT count(*) FROM head) = {limit} "
+        f"WITH {ctes}head AS ({head}) "
+        f"SELECT * FROM head WHERE {whole} "
         f"UNION ALL ("
         f"SELECT * FROM crm_contactrow WHERE {extra} AND {where} "
-        f"AND (SELECT count(*) FROM head) < {limit} ORDER BY {unindexed} LIMIT {limit})"
+        f"AND NOT {whole} ORDER BY {unindexed} LIMIT {limit})"
     )
 
 
@@ -192,28 +196,34 @@ def _loose_scan_rows(where: str, extra: str, keys: list[OrderKey], limit: int) -
     # search_text condition (crm/sql.py) holds for the key alone too, so the key's own fold
     # stands in for it.
     keys_only = f"SELECT {col}, crm_fold({col}) AS search_text FROM v WHERE {col} IS NOT NULL"
-    head = _key_groups(f"SELECT {col} FROM ({keys_only}) k WHERE {where}", "TRUE", extra, keys,
-                       limit)  # fmt: skip
-    return _head_or_fallback(head, where, extra, order_sql(keys, unindexed=True), limit)
+    matching = f"SELECT {col} FROM ({keys_only}) k WHERE {where}"
+    return _key_groups(matching, "TRUE", where, extra, keys, limit)
 
 
-def _key_groups(matching: str, where: str, extra: str, keys: list[OrderKey], limit: int) -> str:
+def _key_groups(
+    matching: str, where: str, fallback: str, extra: str, keys: list[OrderKey], limit: int
+) -> str:
     """The first `limit` rows in `keys` order (a first key, then `id`) from the groups of
     equal first keys that `matching` selects out of `v` (_distinct_keys), each group's rows
-    filtered by `where`. The recursion is evaluated only as far as the LIMIT pulls it."""
+    filtered by `where`; if the scan stopped at LOOSE_SCAN_KEYS short of a page, the rows
+    of `fallback` from its own access path instead. The recursion is evaluated only as far
+    as the LIMIT pulls it."""
     col = keys[0].field.column
     group = (
         f"SELECT * FROM crm_contactrow c WHERE c.{col} = d.{col} AND {extra} AND {where} "
         f"ORDER BY {order_sql(keys[1:])} LIMIT {limit}"
     )
-    return (
-        f"{_distinct_keys(col, extra, descending=keys[0].descending, most=LOOSE_SCAN_KEYS)} "
-        f"SELECT r.* FROM ({matching}) d CROSS JOIN LATERAL ({group}) r LIMIT {limit}"
-    )
+    head = f"SELECT r.* FROM ({matching}) d CROSS JOIN LATERAL ({group}) r LIMIT {limit}"
+    distinct = _distinct_keys(col, extra, descending=keys[0].descending, most=LOOSE_SCAN_KEYS)
+    # A short head is all there is when the scan ran off the end of the keys: after a cursor
+    # near the end, the fallback had sorted every match to find none (0.15 s at 3M).
+    return _head_or_fallback(head, fallback, extra, order_sql(keys, unindexed=True), limit,
+                             ctes=f"{distinct}, ",
+                             complete=f"(SELECT max(n) FROM v) < {LOOSE_SCAN_KEYS}")  # fmt: skip
 
 
 def _distinct_keys(col: str, extra: str, *, descending: bool, most: int) -> str:
-    """`WITH RECURSIVE v(col, n)`: the first `most` distinct values of `col` among the rows
+    """`RECURSIVE v(col, n)`, for a WITH: the first `most` distinct values of `col` among the rows
     of `extra`, in order, from a loose index scan (one descent of the column's index each);
     a NULL ends them."""
     direction, step = ("DESC", "<") if descending else ("ASC", ">")
@@ -223,7 +233,7 @@ def _distinct_keys(col: str, extra: str, *, descending: bool, most: int) -> str:
         f"ORDER BY {col} {direction} LIMIT 1), n + 1 "
         f"FROM v WHERE {col} IS NOT NULL AND n < {most}"
     )
-    return f"WITH RECURSIVE v({col}, n) AS (({first}) UNION ALL {following})"
+    return f"RECURSIVE v({col}, n) AS (({first}) UNION ALL {following})"
 
 
 # Whether a column has few distinct values, by the planner's statistics: then a loose scan
@@ -278,7 +288,7 @@ def _matching_values(f: Filter) -> tuple[str, ...] | None:
     col, bind = f.field.column, Binder()
     match = like_match_sql(col, f.lookup, f.value, bind)
     sql = (
-        f"{_distinct_keys(col, 'TRUE', descending=False, most=LOOSE_SCAN_KEYS + 1)} "
+        f"WITH {_distinct_keys(col, 'TRUE', descending=False, most=LOOSE_SCAN_KEYS + 1)} "
         f"SELECT count(*), coalesce(array_agg({col}) FILTER (WHERE {match}), '{{}}') "
         f"FROM v WHERE {col} IS NOT NULL"
     )
@@ -327,7 +337,6 @@ def _split_search_rows(
                          ranges.fetch)  # fmt: skip
     if expected > SMALL_RESULT:
         return None
-    unindexed = order_sql(keys, unindexed=True)
     # Which terms each key contains, once per key: a group's rows need only the others in
     # search_text. Left to a plain `where`, the planner read a whole group from the trigram
     # index and sorted it (14,000 Michaels at 200k) instead of walking the group by id.
@@ -337,9 +346,13 @@ def _split_search_rows(
         f"SELECT * FROM (SELECT {col}, {', '.join(has)} FROM v WHERE {col} IS NOT NULL) k "
         f"WHERE {any_term}"
     )
-    in_group = " AND ".join(f"(d.t{n} OR {search_sql(t, bind)})" for n, t in enumerate(terms))
-    groups = _key_groups(matching, f"{unsearched} AND {in_group}", extra, keys, limit)
-    keyed = _head_or_fallback(groups, f"{where} AND ({in_key})", extra, unindexed, limit)
+    # (a single term is in every matching key: no condition, which the planner would also
+    # count against the group's size)
+    in_group = " AND ".join(
+        f"(d.t{n} OR {search_sql(t, bind)})" for n, t in enumerate(terms) if len(terms) > 1
+    )
+    keyed = _key_groups(matching, f"{unsearched} AND {in_group or 'TRUE'}",
+                        f"{where} AND ({in_key})", extra, keys, limit)  # fmt: skip
     unkeyed = _first_rows(rest, extra, keys, limit, 0)
     return (
         f"SELECT * FROM (({keyed}) UNION ALL ({unkeyed})) s ORDER BY {order_sql(keys)} "
