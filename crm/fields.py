@@ -91,7 +91,7 @@ SEARCH_FIELDS = (
 )
 
 # Orders with a b-tree of their own beyond the (column, id) ones (migrations 0013, 0016,
-# 0017), each also serving its tail after equality filters on its leading columns. Other
+# 0017, 0019), each also serving its tail after equality filters on its leading columns. Other
 # orders of several keys are read one group of equal first keys at a time (crm/selectors.py),
 # which is fast unless the first group is a few thousand rows whose second key is correlated
 # with the first; an index per pair would cost seed time and disk for orders nobody may use.
@@ -104,6 +104,7 @@ ORDER_INDEXES = [
     ("address__country", "address__city_code", "id"),
     ("address__city", "phone_number", "id"),
     ("address__city", "address__city_code", "id"),
+    ("gender", "first_name", "id"),  # first names follow the gender (migration 0019)
 ]
 
 PAGE_SIZE_DEFAULT = 25
