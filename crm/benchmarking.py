@@ -19,6 +19,8 @@ ABLATIONS = {
     "no-indexes": "the planner may not use any index (as with only primary keys)",
     "exact-count": "an exact COUNT(*) on every page instead of the capped/estimated count",
     "python-json": "rows fetched as columns and serialised with Python dicts + orjson",
+    "per-row-queries": "as python-json, but each contact's address and relationship read by a "
+    "query of its own, as an ORM without select_related does (1 + 2 per row)",
 }
 _NO_INDEXES = ("enable_indexscan", "enable_indexonlyscan", "enable_bitmapscan")
 

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlencode
 
 import orjson
@@ -12,7 +14,14 @@ from crm.benchmarking import QueryCounter, planner_ablation, requested_ablations
 from crm.pagination import Cursor, decode_cursor, encode_cursor
 from crm.params import InvalidParams, ListQuery, ValueError_, parse_list_params
 from crm.responses import error_response, errors_response, raw_json_response
-from crm.selectors import Count, Page, contact_count, contact_page, resolve_patterns
+from crm.selectors import (
+    SERIALISERS,
+    Count,
+    Page,
+    contact_count,
+    contact_page,
+    resolve_patterns,
+)
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -91,20 +100,24 @@ def appuser_list(request: HttpRequest) -> HttpResponse:
     query.count_exact = query.count_exact or "exact-count" in ablations
     counter = QueryCounter()
     with connection.execute_wrapper(counter), planner_ablation(ablations):
-        response = _list_response(request, query, cursor, "python-json" in ablations)
+        serialise = next((SERIALISERS[a] for a in sorted(ablations) if a in SERIALISERS), None)
+        response = _list_response(request, query, cursor, serialise)
     timing = [response.get("Server-Timing"), f'sql;desc="{counter.count}"']
     response["Server-Timing"] = ", ".join(t for t in timing if t)
     return response
 
 
 def _list_response(
-    request: HttpRequest, query: ListQuery, cursor: Cursor | None, python_json: bool
+    request: HttpRequest,
+    query: ListQuery,
+    cursor: Cursor | None,
+    serialise: Callable[[tuple[Any, ...]], bytes] | None,
 ) -> HttpResponse:
     started = time.perf_counter()
     query = resolve_patterns(query)
     count = contact_count(query)  # first: its size tells the page query how to walk
     counted = time.perf_counter() - started
-    page = contact_page(query, cursor, python_json=python_json, matches=count)
+    page = contact_page(query, cursor, serialise=serialise, matches=count)
     page.timings["count"] = counted
     if query.page and query.page > 1 and not page.rows_json:
         return error_response("page", f"page {query.page} is past the last page", 404)

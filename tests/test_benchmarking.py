@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -53,3 +54,22 @@ def test_no_indexes_runs_on_a_connection_of_its_own() -> None:
             assert cursor.fetchone()[0] == "off"
     assert inside is not before
     assert connection.connection is None
+
+
+def test_each_serialisation_ablation_gives_the_same_body(
+    api_client: Client, settings: Any, make_contact: Any
+) -> None:
+    """python-json and per-row-queries change how a page is read and written, not what it
+    says; per-row-queries reads each contact's address and relationship by a query of its
+    own, as the ORM does without select_related."""
+    settings.BENCH_ABLATIONS = True
+    # microseconds that are not zero: orjson leaves zero ones out, PostgreSQL writes them
+    make_contact(points=5, last_activity=datetime(2024, 1, 1, 0, 0, 0, 123456, tzinfo=UTC))
+    make_contact(points=None)  # no relationship: null, by every path
+    expected = api_client.get(PAGE).json()
+    for ablation, per_table in (("python-json", 0), ("per-row-queries", 2)):
+        with CaptureQueriesContext(connection) as queries:
+            response = api_client.get(PAGE, HTTP_X_BENCH_ABLATION=ablation)
+        assert response.json() == expected
+        for table in ("crm_address", "crm_customerrelationship"):
+            assert sum(f"FROM {table} WHERE" in q["sql"] for q in queries) == per_table
