@@ -62,6 +62,9 @@ class Count:
     value: int
     exact: bool
     total: int = 0  # the planner's row count of the whole table, for scan budgets
+    # how it was made (crm_count(), migration 0020): exact, table, planner, sample,
+    # sample 4x or capped; for the Server-Timing header
+    method: str = ""
 
 
 def _key_columns(keys: list[OrderKey]) -> str:
@@ -756,7 +759,7 @@ def contact_count(query: ListQuery) -> Count:
         return estimate
     with connection.cursor() as db:
         db.execute(
-            "SELECT n, exact, total FROM crm_count(%s, %s::text[], %s, %s)",
+            "SELECT n, exact, total, method FROM crm_count(%s, %s::text[], %s, %s)",
             [where, bind.params, cap, _estimable(query)],
         )
         count = Count(*db.fetchone())
@@ -784,7 +787,7 @@ def _search_estimate(query: ListQuery) -> Count | None:
     rows = plan_rows(f"SELECT 1 FROM crm_contactrow WHERE {anywhere}", bind.params)
     if rows <= 3 * EXACT_COUNT_LIMIT:  # as crm_count() trusts one column's statistics
         return None
-    return Count(rows, False, _table_total())
+    return Count(rows, False, _table_total(), "planner")
 
 
 def plan_rows(sql: str, params: Any, fetch: Fetch = fetch_rows) -> int:

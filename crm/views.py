@@ -82,9 +82,13 @@ def _body(query: ListQuery, page: Page, count: Count, links: tuple[str | None, .
     return orjson.dumps(head)[:-1] + b',"results":[' + rows + b"]}"
 
 
-def _server_timing(timings: dict[str, float]) -> str:
+def _server_timing(timings: dict[str, float], descriptions: dict[str, str]) -> str:
     # microseconds: serialising a page takes 10-30 us, which two decimals of a ms rounded
-    return ", ".join(f"{name};dur={seconds * 1000:.3f}" for name, seconds in timings.items())
+    return ", ".join(
+        f"{name};dur={seconds * 1000:.3f}"
+        + (f';desc="{descriptions[name]}"' if descriptions.get(name) else "")
+        for name, seconds in timings.items()
+    )
 
 
 @require_GET
@@ -129,4 +133,5 @@ def _list_response(
     started = time.perf_counter()
     body = _body(query, page, count, links)
     page.timings["serialize"] = time.perf_counter() - started
-    return raw_json_response(body, headers={"Server-Timing": _server_timing(page.timings)})
+    timing = _server_timing(page.timings, {"count": count.method})
+    return raw_json_response(body, headers={"Server-Timing": timing})

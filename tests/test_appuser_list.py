@@ -222,6 +222,8 @@ def test_server_timing_header(api_client: Client, make_contact: MakeContact) -> 
     assert re.search(r"\bcount;dur=\d+(\.\d+)?", timing)
     # microseconds: a page serialises in tens of them, which 0.01 ms steps would round away
     assert re.search(r"\bserialize;dur=\d+\.\d{3}\b", timing)
+    # how the count was made: one contact, counted up to the cap
+    assert re.search(r'\bcount;dur=[\d.]+;desc="capped"', timing)
 
 
 # --- one SQL statement for the rows, at most one for the count -------------------------------
@@ -441,7 +443,9 @@ def test_one_comparison_of_a_big_result_is_counted_from_the_column_statistics(
         db.execute("EXPLAIN (FORMAT JSON) SELECT 1 FROM crm_contactrow WHERE gender = 'F'")
         estimate = int(db.fetchone()[0][0]["Plan"]["Plan Rows"])
     assert estimate > 3 * 10  # stale, and big enough to be trusted
-    assert contact_count(parse_list_params({"gender": ["F"]})) == Count(estimate, False, 40)
+    assert contact_count(parse_list_params({"gender": ["F"]})) == Count(
+        estimate, False, 40, "planner"
+    )
     # a text pattern is not estimated from statistics: sampled, then counted up to the limit
     pattern = contact_count(parse_list_params({"gender__startswith": ["F"]}))
     assert (pattern.value, pattern.exact) == (8, True)
@@ -545,7 +549,7 @@ def test_an_exact_unfiltered_count_is_never_kept(
 ) -> None:
     make_contact()
     unfiltered = parse_list_params({})
-    assert contact_count(unfiltered) == Count(1, True, contact_count(unfiltered).total)
+    assert contact_count(unfiltered) == Count(1, True, contact_count(unfiltered).total, "capped")
     make_contact()
     with django_assert_num_queries(1):
         assert contact_count(unfiltered).value == 2
