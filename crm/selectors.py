@@ -260,6 +260,21 @@ SELECT coalesce((SELECT CASE WHEN s.n_distinct < 0 THEN -s.n_distinct * c.reltup
 _distinct: dict[str, tuple[float, float]] = {}
 
 
+def _groups_by_index(query: ListQuery, keys: list[OrderKey]) -> bool:
+    """Whether the page is read group by group of the sort key's few values, each group a
+    range of an ORDER_INDEXES b-tree whose second column an equality fixes:
+    `first_name=Michael&ordering=gender` from (gender, first_name, id), where the walk of the
+    gender index passed 1.5 million women first (0.23 s at 3M), and `address__city=Zürich&
+    ordering=-address__country` from (country, city, id) (0.16 s)."""
+    head, fixed = keys[0].field, _fixed_fields(query)
+    return (
+        len(keys) == 2
+        and not head.nullable
+        and any(index[0] == head.name and index[1] in fixed for index in ORDER_INDEXES)
+        and _few_keys(head.column)
+    )
+
+
 def _few_keys(column: str) -> bool:
     """Whether `column` has at most LOOSE_SCAN_KEYS distinct values by the planner's
     statistics (a table never analysed counts as small)."""
@@ -577,6 +592,13 @@ def _first_key_reader(
             ranges.rows(where, extra, keys, limit, offset)
             if offset
             else _loose_scan_rows(where, extra, keys, limit)
+        )
+    if _groups_by_index(query, keys):
+        matching = f"SELECT {keys[0].field.column} FROM v WHERE {keys[0].field.column} IS NOT NULL"
+        return lambda extra, limit, offset: (
+            ranges.rows(where, extra, keys, limit, offset)
+            if offset
+            else _key_groups(matching, where, where, extra, keys, limit)
         )
     if _splits_search(query, keys):
         unsearched = where_sql(filters, [], bind, ranged=ranged)

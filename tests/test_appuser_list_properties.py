@@ -552,6 +552,26 @@ def test_orders_with_an_index_of_their_own_match_the_orm(
         walk_cursors(api_client, params, expected)
 
 
+@settings(HYPOTHESIS, max_examples=20)
+@given(st.data())
+def test_an_equality_on_an_order_index_s_second_column_matches_the_orm(
+    api_client: Client, dataset: DataSet, data: st.DataObject
+) -> None:
+    """`first_name=Michael&ordering=gender`: read group by group of the sort key, each a
+    range of the ORDER_INDEXES b-tree that the equality's column follows in."""
+    first, second, _ = data.draw(st.sampled_from(ORDER_INDEXES), label="index")
+    value = data.draw(st.sampled_from(dataset.values(second)), label="value")
+    active = [(second, value, second, value)]
+    ordering = [("-" if data.draw(st.booleans()) else "") + first]
+    expected = oracle(dataset, active, [], ordering)
+    page_size = _page_size_for(len(expected), data.draw(PAGE_SIZES, label="page_size"))
+    params = query_params(active, [], ordering, page_size)
+    if data.draw(st.booleans(), label="by page numbers"):
+        walk_page_numbers(api_client, params, expected)
+    else:
+        walk_cursors(api_client, params, expected)
+
+
 @settings(HYPOTHESIS, max_examples=40)
 @given(st.data())
 def test_a_case_insensitive_prefix_of_the_sort_key_matches_the_orm(

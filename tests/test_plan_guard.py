@@ -272,6 +272,24 @@ def test_an_order_with_its_own_index_reads_a_range_of_it(explain, first, second,
     assert not too_many, f"rows read: {too_many}"
 
 
+@pytest.mark.parametrize(("first", "second", "_id"), ORDER_INDEXES)
+def test_an_equality_on_the_second_column_of_an_order_index_reads_its_groups(
+    explain, first, second, _id
+) -> None:
+    """`first_name=Michael&ordering=gender` and `address__city=X&ordering=-address__country`
+    (the other way round from the test above): one range of the index per group of the
+    first column's few values (crm/selectors.py _groups_by_index). The walk of the gender
+    index passed 1.5 million women before the first Michael (0.23 s at 3M)."""
+    fixed = _filter_for(FIELDS[second])
+    too_many = {}
+    for sign in ("", "-"):
+        query = ListQuery(filters=[fixed], ordering=parse_ordering(f"{sign}{first}"))
+        read = explain(*page_sql(query, matches=contact_count(query)))
+        if read > MAX_ROWS_READ // 20:
+            too_many[f"{second}={fixed.value}&ordering={sign}{first}"] = read
+    assert not too_many, f"rows read: {too_many}"
+
+
 TEXT_FIELDS = [name for name, f in FIELDS.items() if f.kind is Kind.TEXT]
 
 
