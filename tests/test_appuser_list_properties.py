@@ -465,6 +465,19 @@ def walk_page_numbers(client: Client, params: dict[str, Any], expected: list[int
     return pages
 
 
+def walk_drawn(client: Client, data: st.DataObject, dataset: DataSet,
+               active: list[tuple[str, str, str, Any]], terms: list[str],
+               ordering: list[str]) -> list[Any]:  # fmt: skip
+    """Every page of the list, by page numbers or by cursors as drawn, in the ORM's order."""
+    expected = oracle(dataset, active, terms, ordering)
+    page_size = _page_size_for(len(expected), data.draw(PAGE_SIZES, label="page_size"))
+    params = query_params(active, terms, ordering, page_size)
+    note(f"{URL}?{urlencode(params)} -> {len(expected)} rows")
+    if data.draw(st.booleans(), label="by page numbers"):
+        return walk_page_numbers(client, params, expected)
+    return walk_cursors(client, params, expected)
+
+
 def query_params(active: list[tuple[str, str, str, Any]], terms: list[str],
                  ordering: list[str], page_size: int) -> dict[str, Any]:  # fmt: skip
     params: dict[str, Any] = {param: text for param, text, _, _ in active}
@@ -489,14 +502,7 @@ def test_filters_and_ordering_match_the_orm(api_client: Client, dataset: DataSet
                                             data: st.DataObject) -> None:  # fmt: skip
     active = data.draw(filters(dataset), label="filters")
     ordering = data.draw(orderings() | st.just([]), label="ordering")
-    expected = oracle(dataset, active, [], ordering)
-    page_size = _page_size_for(len(expected), data.draw(PAGE_SIZES, label="page_size"))
-    params = query_params(active, [], ordering, page_size)
-    note(f"{URL}?{urlencode(params)} -> {len(expected)} rows")
-    if data.draw(st.booleans(), label="by page numbers"):
-        pages = walk_page_numbers(api_client, params, expected)
-    else:
-        pages = walk_cursors(api_client, params, expected)
+    pages = walk_drawn(api_client, data, dataset, active, [], ordering)
     for body in pages:
         assert_rows_match(dataset, body)
 
@@ -543,13 +549,7 @@ def test_orders_with_an_index_of_their_own_match_the_orm(
         lead = ordering[0].lstrip("-")
         value = data.draw(st.sampled_from(dataset.values(lead)), label="value")
         active, ordering = [(lead, value, lead, value)], ordering[1:]
-    expected = oracle(dataset, active, [], ordering)
-    page_size = _page_size_for(len(expected), data.draw(PAGE_SIZES, label="page_size"))
-    params = query_params(active, [], ordering, page_size)
-    if data.draw(st.booleans(), label="by page numbers"):
-        walk_page_numbers(api_client, params, expected)
-    else:
-        walk_cursors(api_client, params, expected)
+    walk_drawn(api_client, data, dataset, active, [], ordering)
 
 
 @settings(HYPOTHESIS, max_examples=20)
@@ -563,13 +563,7 @@ def test_an_equality_on_an_order_index_s_second_column_matches_the_orm(
     value = data.draw(st.sampled_from(dataset.values(second)), label="value")
     active = [(second, value, second, value)]
     ordering = [("-" if data.draw(st.booleans()) else "") + first]
-    expected = oracle(dataset, active, [], ordering)
-    page_size = _page_size_for(len(expected), data.draw(PAGE_SIZES, label="page_size"))
-    params = query_params(active, [], ordering, page_size)
-    if data.draw(st.booleans(), label="by page numbers"):
-        walk_page_numbers(api_client, params, expected)
-    else:
-        walk_cursors(api_client, params, expected)
+    walk_drawn(api_client, data, dataset, active, [], ordering)
 
 
 @settings(HYPOTHESIS, max_examples=40)
@@ -586,14 +580,7 @@ def test_a_case_insensitive_prefix_of_the_sort_key_matches_the_orm(
     ordering = [("-" if data.draw(st.booleans()) else "") + field]
     ordering += [second] if second and second != field else []
     active = [(f"{field}__{lookup}", text, f"{field}__{lookup}", text)]
-    expected = oracle(dataset, active, [], ordering)
-    page_size = _page_size_for(len(expected), data.draw(PAGE_SIZES, label="page_size"))
-    params = query_params(active, [], ordering, page_size)
-    note(f"{URL}?{urlencode(params)} -> {len(expected)} rows")
-    if data.draw(st.booleans(), label="by page numbers"):
-        walk_page_numbers(api_client, params, expected)
-    else:
-        walk_cursors(api_client, params, expected)
+    walk_drawn(api_client, data, dataset, active, [], ordering)
 
 
 @settings(HYPOTHESIS, max_examples=40)
@@ -613,14 +600,7 @@ def test_a_month_or_day_of_the_sort_key_matches_the_orm(
         value = data.draw(st.integers(1, 12 if part == "month" else 31), label=part)
         active.append((f"{field}__{part}", str(value), f"{field}__{part}", value))
     ordering = [("-" if data.draw(st.booleans()) else "") + field]
-    expected = oracle(dataset, active, [], ordering)
-    page_size = _page_size_for(len(expected), data.draw(PAGE_SIZES, label="page_size"))
-    params = query_params(active, [], ordering, page_size)
-    note(f"{URL}?{urlencode(params)} -> {len(expected)} rows")
-    if data.draw(st.booleans(), label="by page numbers"):
-        walk_page_numbers(api_client, params, expected)
-    else:
-        walk_cursors(api_client, params, expected)
+    walk_drawn(api_client, data, dataset, active, [], ordering)
 
 
 @st.composite
@@ -644,14 +624,7 @@ def test_a_search_sorted_by_a_searched_field_matches_the_orm(
         terms[0] = data.draw(a_term_of(dataset, field), label="term of the key")
     active = data.draw(filters(dataset, max_size=1), label="filters")
     ordering = [("-" if data.draw(st.booleans()) else "") + field]
-    expected = oracle(dataset, active, terms, ordering)
-    page_size = _page_size_for(len(expected), data.draw(PAGE_SIZES, label="page_size"))
-    params = query_params(active, terms, ordering, page_size)
-    note(f"{URL}?{urlencode(params)} -> {len(expected)} rows")
-    if data.draw(st.booleans(), label="by page numbers"):
-        walk_page_numbers(api_client, params, expected)
-    else:
-        walk_cursors(api_client, params, expected)
+    walk_drawn(api_client, data, dataset, active, terms, ordering)
 
 
 def test_every_row_matches_the_orm(api_client: Client, dataset: DataSet) -> None:
