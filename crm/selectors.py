@@ -1,7 +1,9 @@
-"""The contact list as a pipeline over the read model: filter and search, order with `id` as
-the final tie-break, paginate (page numbers or keyset cursors), count. One SQL statement
-for the rows (an order of several keys first reads the page's first keys), at most one for
-the count."""
+"""The contact list as a pipeline over the read model: resolve substring patterns on fields
+of few values, filter and search, order with `id` as the final tie-break, paginate (page
+numbers or keyset cursors), count. One SQL statement for the rows, and one or two for the
+count; a few short ones more where they pay: the page's first keys for an order of several
+keys, a pattern's matching values, the planner's estimate for a search sorted by a searched
+field or of one term."""
 
 from __future__ import annotations
 
