@@ -1,8 +1,8 @@
 """The challenge's three tables, plus one read model that the list API queries.
 
 `ContactRow` is a denormalised copy of AppUser + Address + CustomerRelationship, one row
-per contact, kept in sync by triggers (migration 0002). Why: sorting a LEFT JOIN by a column
-of the outer side (relationship points) or by an address column with `id` as the
+per contact, kept in sync by triggers (crm/db/contactrow_sync.sql). Why: sorting a LEFT
+JOIN by a column of the outer side (relationship points) or by an address column with `id` as the
 tie-break cannot be driven by any index, so such pages cost seconds at 3M contacts. On one
 table, every `(field, id)` b-tree index drives its sort in both directions.
 """
@@ -75,8 +75,24 @@ class CustomerRelationship(models.Model):
         return f"relationship of {self.appuser_id}: {self.points} points"
 
 
+class PointsChange(models.Model):
+    """One change of a contact's points balance, with its reason: the ledger that
+    POST /crm/appusers/<id>/points appends to in the same transaction as the change."""
+
+    id = models.BigAutoField(primary_key=True)
+    appuser = models.ForeignKey(AppUser, on_delete=models.CASCADE, related_name="points_changes")
+    delta = models.IntegerField()
+    reason = models.CharField(max_length=200)
+    balance = models.IntegerField()  # the balance after this change
+    created = models.DateTimeField(db_default=Now())
+
+    def __str__(self) -> str:
+        return f"{self.delta:+d} points for {self.appuser_id}: {self.reason}"
+
+
 class ContactRow(models.Model):
-    """Read model: one row per AppUser, maintained by triggers. Never written by Python."""
+    """Read model: one row per AppUser, maintained by triggers (crm/db/contactrow_sync.sql).
+    Never written by Python."""
 
     id = models.BigIntegerField(primary_key=True)  # = AppUser.id
     first_name = models.CharField(max_length=100)

@@ -28,7 +28,13 @@ from django.db import connection, transaction
 
 from crm.seed_data import CITIES, ORIGINS, SKEW, STREETS
 
-TABLES = ("crm_contactrow", "crm_customerrelationship", "crm_appuser", "crm_address")
+TABLES = (
+    "crm_pointschange",
+    "crm_contactrow",
+    "crm_customerrelationship",
+    "crm_appuser",
+    "crm_address",
+)
 SLOTS = 1024  # size of each weighted lookup table
 CHUNK = 250_000
 

@@ -836,3 +836,9 @@ def contact_names(contact_id: int) -> tuple[str, str] | None:
         cursor.execute("SELECT first_name, last_name FROM crm_appuser WHERE id = %s", [contact_id])
         row = cursor.fetchone()
     return (row[0], row[1]) if row else None
+
+
+def contact_row(contact_id: int) -> bytes | None:
+    """One contact as the list serialises it (GET /crm/appusers/<id>), from the read model."""
+    rows = fetch_rows(f"SELECT {ROW_JSON} FROM crm_contactrow WHERE id = %s", [contact_id])
+    return rows[0][0] if rows else None

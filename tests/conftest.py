@@ -12,12 +12,28 @@ from django.test import Client
 
 from crm import selectors
 from crm.models import Address, AppUser, CustomerRelationship
+from crm.readmodel import sync_now
 
 
 @pytest.fixture(autouse=True)
 def fresh_table_size() -> None:
     """Each test builds its own tables: an estimate a previous test kept must not leak in."""
     selectors._table_size.clear()
+
+
+@pytest.fixture(autouse=True)
+def read_model_follows_each_statement(request: pytest.FixtureRequest) -> None:
+    """A test in a rolled-back transaction never commits, and the read model's triggers are
+    deferred to the commit: fire them after each statement instead, as a view does before
+    it reads back its own write. Tests that commit (transaction=True) keep the deferral."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = bool(marker and marker.kwargs.get("transaction")) or bool(
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+    )
+    if transactional or (marker is None and "db" not in request.fixturenames):
+        return
+    request.getfixturevalue("db")
+    sync_now()
 
 
 @pytest.fixture

@@ -1,12 +1,16 @@
-"""The read model follows every write to the three tables (triggers in migration 0002)."""
+"""The read model follows every write to the three tables (crm/db/contactrow_sync.sql), and
+manage.py check_readmodel finds and repairs any row that does not."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import pytest
+from django.core.management import call_command
+from django.db import connection
 
-from crm.models import AppUser, ContactRow, CustomerRelationship
+from crm.models import Address, AppUser, ContactRow, CustomerRelationship
+from crm.readmodel import differences
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +39,7 @@ def test_a_deleted_relationship_leaves_nulls_and_a_deleted_contact_disappears(ma
     assert not ContactRow.objects.filter(pk=contact.pk).exists()
 
 
+@pytest.mark.django_db(transaction=True)  # now() is constant within one transaction
 def test_last_updated_moves_on_every_change_even_in_bulk(make_contact) -> None:
     contact = make_contact()
     AppUser.objects.filter(pk=contact.pk).update(last_updated=datetime(2000, 1, 1, tzinfo=UTC))
@@ -43,5 +48,59 @@ def test_last_updated_moves_on_every_change_even_in_bulk(make_contact) -> None:
     before = contact.last_updated
     AppUser.objects.filter(pk=contact.pk).update(phone_number="+43111")
     contact.refresh_from_db()
-    assert contact.last_updated >= before
+    assert contact.last_updated > before
     assert ContactRow.objects.get(pk=contact.pk).last_updated == contact.last_updated
+
+
+def test_bulk_and_raw_sql_writes_are_copied(make_contact) -> None:
+    contacts = [make_contact(points=n) for n in range(5)]
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE crm_customerrelationship SET points = points + 100")
+        cursor.execute("UPDATE crm_address SET street = upper(street) || ' ' || id")
+    AppUser.objects.update(last_name="Ünal")
+    assert list(differences()) == []
+    row = ContactRow.objects.get(pk=contacts[2].pk)
+    assert (row.relationship_points, row.last_name) == (102, "Ünal")
+    assert "unal" in row.search_text and "hauptstrasse" in row.search_text
+
+
+def test_an_address_shared_by_several_contacts_updates_each_and_a_move_follows(
+    make_contact,
+) -> None:
+    first, second = make_contact(city="Wien"), make_contact(city="Linz")
+    AppUser.objects.filter(pk=second.pk).update(address=first.address)
+    Address.objects.filter(pk=first.address_id).update(city="Salzburg")
+    cities = dict(ContactRow.objects.values_list("id", "address_city"))
+    assert cities == {first.pk: "Salzburg", second.pk: "Salzburg"}
+    assert "salzburg" in ContactRow.objects.get(pk=second.pk).search_text
+    assert list(differences()) == []
+
+
+def test_check_readmodel_reports_each_difference_and_repairs_them(make_contact, capsys):
+    kept, changed, lost = make_contact(), make_contact(points=3), make_contact()
+    ghost = kept.pk + 1000
+    with connection.cursor() as cursor:  # the read model written behind the triggers' back
+        cursor.execute(
+            "UPDATE crm_contactrow SET relationship_points = 4, search_text = 'x' WHERE id = %s",
+            [changed.pk],
+        )
+        cursor.execute("DELETE FROM crm_contactrow WHERE id = %s", [lost.pk])
+        cursor.execute(
+            "CREATE TEMPORARY TABLE ghost AS SELECT * FROM crm_contactrow WHERE id = %s",
+            [kept.pk],
+        )
+        cursor.execute("UPDATE ghost SET id = %s", [ghost])
+        cursor.execute("INSERT INTO crm_contactrow SELECT * FROM ghost")
+    with pytest.raises(SystemExit):
+        call_command("check_readmodel")
+    out = capsys.readouterr().out
+    assert f"contact {changed.pk}: relationship_points, search_text differ" in out
+    assert f"contact {lost.pk}: missing from the read model" in out
+    assert f"contact {ghost}: in the read model but not in the source tables" in out
+    assert "3 differing row(s) found" in out
+
+    call_command("check_readmodel", "--repair", "--batch", "2")
+    assert list(differences()) == []
+    assert ContactRow.objects.get(pk=changed.pk).relationship_points == 3
+    call_command("check_readmodel")  # exits 0 now
+    assert "0 differing row(s) found" in capsys.readouterr().out

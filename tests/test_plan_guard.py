@@ -24,6 +24,7 @@ from django.db import connection
 from crm.fields import EXACT_COUNT_LIMIT, FIELDS, ORDER_INDEXES, SEARCH_FIELDS, Field, Kind
 from crm.pagination import Cursor
 from crm.params import Filter, ListQuery, OrderKey, parse_ordering
+from crm.seeding import TABLES
 from crm.selectors import contact_count, contact_page, fetch_rows, page_sql, resolve_patterns
 from crm.sql import Binder, where_sql
 
@@ -42,9 +43,7 @@ def seeded(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
         call_command("seed", users=CONTACTS, truncate=True)
         yield
         with connection.cursor() as cursor:
-            cursor.execute(
-                "TRUNCATE crm_contactrow, crm_customerrelationship, crm_appuser, crm_address"
-            )
+            cursor.execute(f"TRUNCATE {', '.join(TABLES)}")
 
 
 @pytest.fixture

@@ -1,0 +1,260 @@
+"""Strict parsing of a contact's JSON body (POST and PATCH /crm/appusers) into the values
+each source table gets, or a list of errors that names every bad field (`address.country`).
+
+The body has the shape of a list row: the contact's own fields, a nested `address` and an
+optional nested `relationship` (null removes it in a PATCH). Read-only fields (`id`,
+`created`, `last_updated`, `avatar_url`, the nested ids) and unknown fields are refused,
+never ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from crm.countries import ISO_3166_ALPHA2
+from crm.models import Gender
+from crm.params import InvalidParams
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_POINTS = 2**31 - 1  # the column is an integer
+OLDEST_BIRTHDAY = date(1900, 1, 1)
+CLOCK_SKEW = timedelta(minutes=5)  # a client's clock may run this far ahead of ours
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+_CUSTOMER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class FieldError(ValueError):
+    """A value that does not fit its field; the message says what is allowed."""
+
+
+Parse = Callable[[Any], Any]
+
+
+def text(max_length: int, pattern: re.Pattern[str] | None = None, example: str = "") -> Parse:
+    def parse(value: Any) -> str:
+        if not isinstance(value, str):
+            raise FieldError("expects a string")
+        if not value.strip():
+            raise FieldError("must not be blank")
+        if len(value) > max_length:
+            raise FieldError(f"is longer than {max_length} characters")
+        if _CONTROL.search(value):
+            raise FieldError("must not contain control characters")
+        if pattern and not pattern.fullmatch(value):
+            raise FieldError(f"expects a value such as {example}")
+        return value
+
+    return parse
+
+
+def choice(values: list[str]) -> Parse:
+    def parse(value: Any) -> str:
+        if value not in values:
+            raise FieldError(f"expects one of {', '.join(values)}")
+        return str(value)
+
+    return parse
+
+
+def country(value: Any) -> str:
+    if not isinstance(value, str) or value not in ISO_3166_ALPHA2:
+        raise FieldError("expects an ISO 3166-1 alpha-2 country code in capitals, such as AT")
+    return value
+
+
+def integer(low: int, high: int) -> Parse:
+    def parse(value: Any) -> int:
+        if type(value) is not int or not low <= value <= high:  # bool is an int subclass
+            raise FieldError(f"expects an integer from {low} to {high}")
+        return value
+
+    return parse
+
+
+def birthday(value: Any) -> date | None:
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, str) or not _DATE.fullmatch(value):
+            raise ValueError
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise FieldError("expects a date YYYY-MM-DD or null") from None
+    if not OLDEST_BIRTHDAY <= day <= datetime.now(UTC).date() + timedelta(days=1):
+        raise FieldError(f"expects a date from {OLDEST_BIRTHDAY} to today, not in the future")
+    return day
+
+
+def past_timestamp(value: Any) -> datetime | None:
+    """ISO 8601 with an offset (none means UTC), from 1900 to now; or null."""
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, str) or not _DATE.match(value):
+            raise ValueError
+        moment = datetime.fromisoformat(value)
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        moment = moment.astimezone(UTC)  # PostgreSQL takes offsets only up to 15:59
+    except (ValueError, OverflowError):
+        raise FieldError("expects an ISO 8601 timestamp such as 2024-05-01T12:00:00Z") from None
+    if not datetime(1900, 1, 1, tzinfo=UTC) <= moment <= datetime.now(UTC) + CLOCK_SKEW:
+        raise FieldError("expects a timestamp from 1900 to now, not in the future")
+    return moment
+
+
+@dataclass(frozen=True)
+class Part:
+    """One object of the body: its fields, the ones a new contact must give, and defaults."""
+
+    name: str  # "" for the contact itself, else the key it is nested under
+    fields: Mapping[str, Parse]
+    required: frozenset[str] = frozenset()
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    read_only: frozenset[str] = frozenset()
+
+
+CONTACT = Part(
+    "",
+    {
+        "first_name": text(100),
+        "last_name": text(100),
+        "gender": choice(Gender.values),
+        "customer_id": text(32, _CUSTOMER_ID, "C0001234 (letters, digits, . _ -)"),
+        "phone_number": text(20, _E164, "+436641234567 (E.164)"),
+        "birthday": birthday,
+    },
+    required=frozenset({"first_name", "last_name", "customer_id", "phone_number"}),
+    defaults={"gender": Gender.UNSPECIFIED.value, "birthday": None},
+    read_only=frozenset({"id", "created", "last_updated", "avatar_url"}),
+)
+ADDRESS = Part(
+    "address",
+    {
+        "street": text(200),
+        "street_number": text(16),
+        "city_code": text(16),
+        "city": text(100),
+        "country": country,
+    },
+    required=frozenset({"street", "street_number", "city_code", "city", "country"}),
+    read_only=frozenset({"id"}),
+)
+RELATIONSHIP = Part(
+    "relationship",
+    {"points": integer(0, MAX_POINTS), "last_activity": past_timestamp},
+    defaults={"points": 0, "last_activity": None},
+    read_only=frozenset({"id", "created"}),
+)
+NESTED = {p.name: p for p in (ADDRESS, RELATIONSHIP)}
+
+
+@dataclass
+class ContactInput:
+    """The parsed values per table; for a PATCH only what the body gives."""
+
+    contact: dict[str, Any] = field(default_factory=dict)
+    address: dict[str, Any] | None = None
+    relationship: dict[str, Any] | None = None
+    remove_relationship: bool = False
+
+
+def read_json_object(body: bytes) -> dict[str, Any]:
+    if len(body) > MAX_BODY_BYTES:  # the view refuses it earlier from Content-Length
+        raise InvalidParams([_error("body", f"is larger than {MAX_BODY_BYTES} bytes")])
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise InvalidParams([_error("body", f"is not valid JSON: {error}")]) from None
+    if not isinstance(data, dict):
+        raise InvalidParams([_error("body", "must be a JSON object")])
+    return data
+
+
+def parse_contact(body: bytes, *, partial: bool) -> ContactInput:
+    """The body of a new contact (every required field) or of a PATCH (any of them)."""
+    data = read_json_object(body)
+    errors: list[dict[str, str]] = []
+    parsed = ContactInput(contact=_parse_part(CONTACT, data, partial, errors, NESTED))
+    if "address" in data or not partial:
+        parsed.address = _nested(ADDRESS, data.get("address"), partial, errors)
+    if data.get("relationship", ...) is None:
+        parsed.remove_relationship = partial  # null: a new contact just has none
+    elif "relationship" in data:
+        parsed.relationship = _nested(RELATIONSHIP, data["relationship"], partial, errors)
+    if errors:
+        raise InvalidParams(errors)
+    return parsed
+
+
+def _nested(
+    part: Part, value: Any, partial: bool, errors: list[dict[str, str]]
+) -> dict[str, Any] | None:
+    if not isinstance(value, dict):
+        errors.append(_error(part.name, "expects an object"))
+        return None
+    return _parse_part(part, value, partial, errors)
+
+
+def _parse_part(
+    part: Part,
+    data: Mapping[str, Any],
+    partial: bool,
+    errors: list[dict[str, str]],
+    nested: Mapping[str, Part] | None = None,
+) -> dict[str, Any]:
+    values: dict[str, Any] = {} if partial else dict(part.defaults)
+    for name, value in data.items():
+        param = f"{part.name}.{name}" if part.name else name
+        if nested and name in nested:
+            continue
+        if name in part.read_only:
+            errors.append(_error(param, "is read-only"))
+        elif name not in part.fields:
+            allowed = ", ".join([*part.fields, *(nested or {})])
+            errors.append(_error(param, f"is not a field; use {allowed}"))
+        else:
+            try:
+                values[name] = part.fields[name](value)
+            except FieldError as error:
+                errors.append(_error(param, str(error)))
+    if not partial:
+        for name in sorted(part.required - data.keys()):
+            errors.append(_error(f"{part.name}.{name}" if part.name else name, "is required"))
+    return values
+
+
+def _error(param: str, message: str) -> dict[str, str]:
+    return {"param": param, "message": f"{param} {message}"}
+
+
+@dataclass(frozen=True)
+class PointsChange:
+    delta: int
+    reason: str
+
+
+POINTS_FIELDS: Mapping[str, Parse] = {
+    "delta": integer(-MAX_POINTS, MAX_POINTS),
+    "reason": text(200),
+}
+
+
+def parse_points_change(body: bytes) -> PointsChange:
+    data = read_json_object(body)
+    errors: list[dict[str, str]] = []
+    values = _parse_part(
+        Part("", POINTS_FIELDS, required=frozenset(POINTS_FIELDS)), data, False, errors
+    )
+    if values.get("delta") == 0:
+        errors.append(_error("delta", "must not be 0"))
+    if errors:
+        raise InvalidParams(errors)
+    return PointsChange(**values)
