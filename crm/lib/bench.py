@@ -111,11 +111,18 @@ class Client:
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def get(self, path: str, ablation: str | None = None) -> tuple[int, bytes, dict[str, str]]:
+        return self.send("GET", path, ablation=ablation)
+
+    def send(
+        self, method: str, path: str, body: bytes | None = None, *, ablation: str | None = None
+    ) -> tuple[int, bytes, dict[str, str]]:
         headers = self.headers | ({HEADER: ablation} if ablation else {})
-        self.connection.request("GET", path, headers=headers)
+        if body is not None:
+            headers |= {"Content-Type": "application/json"}
+        self.connection.request(method, path, body=body, headers=headers)
         response = self.connection.getresponse()
-        body = response.read()
-        return response.status, body, dict(response.getheaders())
+        answer = response.read()
+        return response.status, answer, dict(response.getheaders())
 
 
 def server_timing(headers: dict[str, str], name: str) -> str | None:
