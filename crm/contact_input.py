@@ -35,10 +35,20 @@ class FieldError(ValueError):
     """A value that does not fit its field; the message says what is allowed."""
 
 
-Parse = Callable[[Any], Any]
+@dataclass(frozen=True)
+class InputField:
+    """How one field of the body is parsed, and the JSON Schema that says the same
+    (crm/openapi_writes.py publishes it, so the schema and the parser cannot disagree)."""
+
+    parse: Callable[[Any], Any]
+    schema: dict[str, Any]
 
 
-def text(max_length: int, pattern: re.Pattern[str] | None = None, example: str = "") -> Parse:
+# Not blank, no control characters: what text() accepts, as an ECMA-262 pattern.
+TEXT_PATTERN = r"^(?=[\s\S]*\S)[^\u0000-\u001f\u007f]*$"
+
+
+def text(max_length: int, pattern: re.Pattern[str] | None = None, example: str = "") -> InputField:
     def parse(value: Any) -> str:
         if not isinstance(value, str):
             raise FieldError("expects a string")
@@ -52,34 +62,36 @@ def text(max_length: int, pattern: re.Pattern[str] | None = None, example: str =
             raise FieldError(f"expects a value such as {example}")
         return value
 
-    return parse
+    schema = {"type": "string", "minLength": 1, "maxLength": max_length}
+    schema["pattern"] = f"^{pattern.pattern}$" if pattern else TEXT_PATTERN
+    return InputField(parse, schema | ({"example": example.split()[0]} if example else {}))
 
 
-def choice(values: list[str]) -> Parse:
+def choice(values: list[str]) -> InputField:
     def parse(value: Any) -> str:
         if value not in values:
             raise FieldError(f"expects one of {', '.join(values)}")
         return str(value)
 
-    return parse
+    return InputField(parse, {"type": "string", "enum": values})
 
 
-def country(value: Any) -> str:
+def _country(value: Any) -> str:
     if not isinstance(value, str) or value not in ISO_3166_ALPHA2:
         raise FieldError("expects an ISO 3166-1 alpha-2 country code in capitals, such as AT")
     return value
 
 
-def integer(low: int, high: int) -> Parse:
+def integer(low: int, high: int) -> InputField:
     def parse(value: Any) -> int:
         if type(value) is not int or not low <= value <= high:  # bool is an int subclass
             raise FieldError(f"expects an integer from {low} to {high}")
         return value
 
-    return parse
+    return InputField(parse, {"type": "integer", "minimum": low, "maximum": high})
 
 
-def birthday(value: Any) -> date | None:
+def _birthday(value: Any) -> date | None:
     if value is None:
         return None
     try:
@@ -93,7 +105,7 @@ def birthday(value: Any) -> date | None:
     return day
 
 
-def past_timestamp(value: Any) -> datetime | None:
+def _past_timestamp(value: Any) -> datetime | None:
     """ISO 8601 with an offset (none means UTC), from 1900 to now; or null."""
     if value is None:
         return None
@@ -110,12 +122,33 @@ def past_timestamp(value: Any) -> datetime | None:
     return moment
 
 
+COUNTRY = InputField(_country, {"type": "string", "enum": sorted(ISO_3166_ALPHA2)})
+BIRTHDAY = InputField(
+    _birthday,
+    {
+        "type": ["string", "null"],
+        "format": "date",
+        "description": f"from {OLDEST_BIRTHDAY} to today",
+        "example": "1980-01-02",
+    },
+)
+PAST_TIMESTAMP = InputField(
+    _past_timestamp,
+    {
+        "type": ["string", "null"],
+        "format": "date-time",
+        "description": "ISO 8601 (no offset means UTC), from 1900 to now",
+        "example": "2024-05-01T12:00:00Z",
+    },
+)
+
+
 @dataclass(frozen=True)
 class Part:
     """One object of the body: its fields, the ones a new contact must give, and defaults."""
 
     name: str  # "" for the contact itself, else the key it is nested under
-    fields: Mapping[str, Parse]
+    fields: Mapping[str, InputField]
     required: frozenset[str] = frozenset()
     defaults: Mapping[str, Any] = field(default_factory=dict)
     read_only: frozenset[str] = frozenset()
@@ -129,7 +162,7 @@ CONTACT = Part(
         "gender": choice(Gender.values),
         "customer_id": text(32, _CUSTOMER_ID, "C0001234 (letters, digits, . _ -)"),
         "phone_number": text(20, _E164, "+436641234567 (E.164)"),
-        "birthday": birthday,
+        "birthday": BIRTHDAY,
     },
     required=frozenset({"first_name", "last_name", "customer_id", "phone_number"}),
     defaults={"gender": Gender.UNSPECIFIED.value, "birthday": None},
@@ -142,14 +175,14 @@ ADDRESS = Part(
         "street_number": text(16),
         "city_code": text(16),
         "city": text(100),
-        "country": country,
+        "country": COUNTRY,
     },
     required=frozenset({"street", "street_number", "city_code", "city", "country"}),
     read_only=frozenset({"id"}),
 )
 RELATIONSHIP = Part(
     "relationship",
-    {"points": integer(0, MAX_POINTS), "last_activity": past_timestamp},
+    {"points": integer(0, MAX_POINTS), "last_activity": PAST_TIMESTAMP},
     defaults={"points": 0, "last_activity": None},
     read_only=frozenset({"id", "created"}),
 )
@@ -222,7 +255,7 @@ def _parse_part(
             errors.append(_error(param, f"is not a field; use {allowed}"))
         else:
             try:
-                values[name] = part.fields[name](value)
+                values[name] = part.fields[name].parse(value)
             except FieldError as error:
                 errors.append(_error(param, str(error)))
     if not partial:
@@ -241,20 +274,26 @@ class PointsChange:
     reason: str
 
 
-POINTS_FIELDS: Mapping[str, Parse] = {
-    "delta": integer(-MAX_POINTS, MAX_POINTS),
-    "reason": text(200),
-}
+def _nonzero(field: InputField) -> InputField:
+    def parse(value: Any) -> Any:
+        if field.parse(value) == 0:
+            raise FieldError("must not be 0")
+        return value
+
+    return InputField(parse, field.schema | {"not": {"const": 0}})
+
+
+POINTS = Part(
+    "",
+    {"delta": _nonzero(integer(-MAX_POINTS, MAX_POINTS)), "reason": text(200)},
+    required=frozenset({"delta", "reason"}),
+)
 
 
 def parse_points_change(body: bytes) -> PointsChange:
     data = read_json_object(body)
     errors: list[dict[str, str]] = []
-    values = _parse_part(
-        Part("", POINTS_FIELDS, required=frozenset(POINTS_FIELDS)), data, False, errors
-    )
-    if values.get("delta") == 0:
-        errors.append(_error("delta", "must not be 0"))
+    values = _parse_part(POINTS, data, False, errors)
     if errors:
         raise InvalidParams(errors)
     return PointsChange(**values)

@@ -20,6 +20,7 @@ from crm.fields import (
     Field,
     Kind,
 )
+from crm.openapi_writes import contact_operations, create_operation, points_operation, write_schemas
 from crm.params import (
     MAX_IN_VALUES,
     MAX_ORDERING_KEYS,
@@ -697,7 +698,9 @@ def build_schema(session_cookie: str = "sessionid") -> Schema:
             {"name": "meta", "description": "Health and this document"},
         ],
         "paths": {
-            "/crm/appusers": {"get": _list_operation()},
+            "/crm/appusers": {"get": _list_operation(), "post": create_operation()},
+            "/crm/appusers/{id}": contact_operations(),
+            "/crm/appusers/{id}/points": points_operation(),
             "/crm/appusers/baseline": {"get": _baseline_operation()},
             "/crm/appusers/export.csv": {"get": exports["csv"]},
             "/crm/appusers/export.ndjson": {"get": exports["ndjson"]},
@@ -721,7 +724,7 @@ def build_schema(session_cookie: str = "sessionid") -> Schema:
                 },
             },
             "parameters": control_parameters() | filter_parameters(),
-            "schemas": component_schemas(),
+            "schemas": component_schemas() | write_schemas(),
             "responses": component_responses(),
         },
     }
