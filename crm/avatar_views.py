@@ -12,8 +12,10 @@ from crm.selectors import contact_names
 
 # A `?v=` URL names one exact picture (see avatars.avatar_url), so it may be kept forever.
 VERSIONED_CACHE_CONTROL = "public, max-age=31536000, immutable"
-# Without a current version the picture changes whenever the name does.
-UNVERSIONED_CACHE_CONTROL = "public, max-age=300"
+# Without a current version the picture changes whenever the name does, and contacts are
+# edited: a cache revalidates every time (a 304 when the initials and colour are unchanged),
+# so an avatar never shows a name the contact no longer has.
+UNVERSIONED_CACHE_CONTROL = "public, no-cache"
 # Nothing in an avatar loads anything; this also keeps a directly opened SVG inert.
 SVG_CSP = "default-src 'none'"
 

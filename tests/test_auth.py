@@ -138,12 +138,15 @@ def test_tokens_are_random_and_long(user: User) -> None:
     assert len(tokens) == 20 and all(TOKEN.fullmatch(t) for t in tokens)
 
 
-def test_bearer_post_skips_csrf_and_gets_405_as_json(user: User) -> None:
-    """A token is not ambient authority like a cookie, so CSRF does not apply to it; a
-    method the endpoint does not take is a 405 in the errors body, with Allow."""
-    response = bearer(create_token(user)).post(API)
+def test_bearer_post_skips_csrf_and_other_methods_get_405_as_json(user: User) -> None:
+    """A token is not ambient authority like a cookie, so CSRF does not apply to it (an
+    empty body is a 400, not a 403); a method the endpoint does not take is a 405 in the
+    errors body, with Allow."""
+    client = bearer(create_token(user))
+    assert client.post(API).status_code == 400
+    response = client.put(API)
     assert response.status_code == 405
-    assert "GET" in response["Allow"]
+    assert "GET" in response["Allow"] and "POST" in response["Allow"]
     assert response.json()["errors"][0]["message"]
 
 
