@@ -16,9 +16,11 @@ from crm.readmodel import sync_now
 
 
 @pytest.fixture(autouse=True)
-def fresh_table_size() -> None:
-    """Each test builds its own tables: an estimate a previous test kept must not leak in."""
+def fresh_caches() -> None:
+    """Each test builds its own tables: an estimate or a column's distinct count that a
+    previous test kept must not leak in."""
     selectors._table_size.clear()
+    selectors._distinct.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from urllib.parse import quote
 
@@ -17,6 +16,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from crm.seed_data import ORIGINS
+from crm.seeding import CHUNK
 
 AS_OF = "2026-01-15"
 AS_OF_TS = datetime(2026, 1, 15, tzinfo=UTC)
@@ -156,9 +156,17 @@ def test_a_killed_run_leaves_the_previous_data_and_a_rerun_completes() -> None:
     env = os.environ | {"DATABASE_URL": _database_url()}
     process = subprocess.Popen(
         [sys.executable, "manage.py", "seed", "--users", "600000", "--truncate"],
-        cwd=settings.BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        text=True,
     )  # fmt: skip
-    time.sleep(3)  # well inside the first chunk of rows
+    # Killed only once it reports the first chunk written (250,000 rows in its open
+    # transaction), so the test proves a half-done load is rolled back, not an empty one.
+    assert process.stdout is not None
+    for line in process.stdout:
+        if f"{CHUNK:,}/600,000 rows" in line:
+            break
+    else:
+        raise AssertionError("the seed ended before it reported its first chunk")
     process.send_signal(signal.SIGKILL)
     process.wait()
     with connection.cursor() as cursor:
