@@ -1,7 +1,7 @@
 """Case-insensitive prefixes as index ranges: the strings whose upper() starts like a prefix
 start with one of its case variants, each a range of the column's b-tree.
 
-The variants come from crm_case_variant (migration 0014), computed by PostgreSQL's own
+The variants come from crm_case_variant (crm/db/schema.sql), computed by PostgreSQL's own
 upper(). The ranges are only read in order when the database compares text by code point
 (the builtin provider's collations; libc's C and C.UTF-8), where the strings starting with
 `Mü` are exactly those from `Mü` up to `Mý`, and the ranges of distinct variants of one

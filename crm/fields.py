@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from crm.db import btree_columns
+
 
 class Kind(Enum):
     TEXT = "text"
@@ -90,21 +92,14 @@ SEARCH_FIELDS = (
     "address__city",
 )
 
-# Orders with a b-tree of their own beyond the (column, id) ones (migrations 0013, 0016,
-# 0017, 0019), each also serving its tail after equality filters on its leading columns. Other
-# orders of several keys are read one group of equal first keys at a time (crm/selectors.py),
-# which is fast unless the first group is a few thousand rows whose second key is correlated
-# with the first; an index per pair would cost seed time and disk for orders nobody may use.
+# Orders with a b-tree of their own beyond the (column, id) ones (crm/db/indexes.sql says
+# which query needs each), each also serving its tail after equality filters on its leading
+# columns. Other orders of several keys are read one group of equal first keys at a time
+# (crm/selectors.py), which is fast unless the first group is a few thousand rows whose
+# second key is correlated with the first; an index per pair would cost seed time and disk.
+_FIELD_OF_COLUMN = {f.column: f.name for f in FIELDS.values()}
 ORDER_INDEXES = [
-    ("last_name", "first_name", "id"),  # the name order
-    ("address__country", "address__city", "id"),  # the address order, a hierarchy
-    # a place's contacts by a finer part of the address (migration 0017): the postal code
-    # and the phone number's calling code follow the country and the city
-    ("address__country", "phone_number", "id"),
-    ("address__country", "address__city_code", "id"),
-    ("address__city", "phone_number", "id"),
-    ("address__city", "address__city_code", "id"),
-    ("gender", "first_name", "id"),  # first names follow the gender (migration 0019)
+    tuple(_FIELD_OF_COLUMN[c] for c in columns) for columns in btree_columns() if len(columns) > 2
 ]
 
 PAGE_SIZE_DEFAULT = 25

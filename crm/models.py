@@ -117,8 +117,7 @@ class ContactRow(models.Model):
     search_text = models.TextField()
 
     class Meta:
-        # Created with its triggers and indexes by RunSQL (migrations 0002, 0005); managed
-        # in the migration state only, so that test flushes truncate it with the others.
+        # Its triggers, indexes and statistics: crm/db/ (migration 0002).
         db_table = "crm_contactrow"
 
     def __str__(self) -> str:

@@ -133,8 +133,7 @@ def create_operation() -> Schema:
         "responses": {
             "201": {
                 "description": "The stored contact, as the list shows it.",
-                "headers": _ETAG
-                | {"Location": {"schema": {"type": "string", "format": "uri"}}},
+                "headers": _ETAG | {"Location": {"schema": {"type": "string", "format": "uri"}}},
                 "content": _CONTACT_BODY,
                 "links": _LINKS,
             },
@@ -145,7 +144,7 @@ def create_operation() -> Schema:
     }
 
 
-def contact_operations() -> dict[str, Schema]:
+def contact_operations() -> dict[str, Any]:
     not_found = _ref("responses", "NotFound")
     stale = _errors("If-Match names an older version: nothing was written.")
     return {
@@ -197,7 +196,7 @@ def contact_operations() -> dict[str, Schema]:
     }
 
 
-def points_operation() -> Schema:
+def points_operation() -> dict[str, Any]:
     return {
         "parameters": [_ID],
         "post": {
@@ -212,15 +211,12 @@ def points_operation() -> Schema:
                 "200": {
                     "description": "The new balance.",
                     "headers": _ETAG,
-                    "content": {
-                        "application/json": {"schema": _ref("schemas", "PointsBalance")}
-                    },
+                    "content": {"application/json": {"schema": _ref("schemas", "PointsBalance")}},
                 },
                 **_BODY_ERRORS,
                 "404": _ref("responses", "NotFound"),
                 "409": _errors(
-                    "The balance would become negative (or exceed 2147483647): nothing "
-                    "was written."
+                    "The balance would become negative (or exceed 2147483647): nothing was written."
                 ),
                 **_COMMON,
             },

@@ -64,7 +64,7 @@ class Count:
     value: int
     exact: bool
     total: int = 0  # the planner's row count of the whole table, for scan budgets
-    # how it was made (crm_count(), migration 0020): exact, table, planner, sample,
+    # how it was made (crm_count(), crm/db/count.sql): exact, table, planner, sample,
     # sample 4x or capped; for the Server-Timing header
     method: str = ""
 
@@ -327,7 +327,7 @@ def _matching_values(f: Filter) -> tuple[str, ...] | None:
 # none before the middle of the alphabet (0.49 s). So the page is read in two parts: the rows
 # whose key contains a term, group by group (the loose scan above), and the rows whose key
 # contains none, whose terms are then all in other fields, which those fields' own trigram
-# indexes find (migration 0018; for `müller`, none). Only for a key of few distinct values
+# indexes find (crm/db/indexes.sql; for `müller`, none). Only for a key of few distinct values
 # (LOOSE_SCAN_KEYS, by the planner's statistics): a key of mostly unique values has no groups
 # to skip, and a term's matches are spread along its index.
 def _splits_search(query: ListQuery, keys: list[OrderKey]) -> bool:
@@ -357,7 +357,7 @@ def _split_search_rows(
         for t in terms
     )
     rest = f"{unsearched} AND NOT ({in_key}) AND {elsewhere}"
-    # The planner's estimate, from the statistics of each field's fold (migration 0018).
+    # The planner's estimate, from the statistics of each field's fold (crm/db/indexes.sql).
     expected = plan_rows(f"SELECT 1 FROM crm_contactrow WHERE {extra} AND {rest}", bind.params,
                          ranges.fetch)  # fmt: skip
     if expected > SMALL_RESULT:
@@ -752,7 +752,7 @@ _table_size: dict[str, tuple[float, Count]] = {}
 
 # Lookups whose selectivity the planner reads from one column's statistics (most common
 # values, histogram, null fraction): for one such filter, its estimate of a big result is
-# the count (crm_count(), migration 0012), without a block sample (2-5 ms).
+# the count (crm_count(), crm/db/count.sql), without a block sample (2-5 ms).
 PLANNER_LOOKUPS = frozenset({"exact", "isnull", "gt", "gte", "lt", "lte", "range", "year"})
 # Lookups that are one range of the column's (column, id) index, in its order.
 RANGE_LOOKUPS = PLANNER_LOOKUPS | {"in", "startswith"}
@@ -797,7 +797,7 @@ def _search_estimate(query: ListQuery) -> Count | None:
 
     search_text's statistics are blind to a term (`search=yilmaz`: 300 expected, 49,397
     match), but the term is in search_text exactly when it is in one of the searched fields'
-    folds, whose statistics (migration 0018) the planner sums: within 1-4% of the truth for
+    folds, whose statistics (crm/db/indexes.sql) the planner sums: within 1-4% of the truth for
     eleven terms matching 30,000 to 2 million contacts at 3M, in 0.5 ms where the block
     sample took 3 ms. Several terms (their matches correlate) and smaller results keep the
     sample and the capped count."""

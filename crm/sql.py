@@ -22,7 +22,7 @@ PG_TYPES = {
     Kind.DATETIME: "timestamptz",
 }
 # Text to a date or a timestamp is only a stable cast, so PostgreSQL parsed it again for
-# every row it filtered; these immutable wrappers (migration 0012) are folded once.
+# every row it filtered; these immutable wrappers (crm/db/schema.sql) are folded once.
 TEXT_CASTS = {Kind.DATE: "crm_date({})", Kind.DATETIME: "crm_timestamptz({})"}
 _NON_WORD = re.compile(r"[\W_]")
 SEARCHED_COLUMNS = frozenset(FIELDS[name].column for name in SEARCH_FIELDS)
@@ -163,7 +163,7 @@ def search_sql(term: str, bind: Binder) -> str:
 
 def fold_contains_sql(text: str, term: str, bind: Binder) -> str:
     """Whether the folded `text` (search_text, or crm_fold() of a searched column, which
-    migration 0018 indexes) contains the search term. crm_fold() is immutable, so with a
+    crm/db/indexes.sql indexes) contains the search term. crm_fold() is immutable, so with a
     literal argument it is folded at plan time and a trigram index can serve the LIKE."""
     return f"{text} LIKE '%%' || crm_fold({bind(escape_like(term), Kind.TEXT)}) || '%%'"
 

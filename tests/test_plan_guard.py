@@ -191,7 +191,7 @@ def test_a_search_of_one_term_is_counted_from_the_fields_statistics(
 
 def test_a_thin_sample_of_a_big_result_is_drawn_again_four_times_larger(explain) -> None:
     """When the first block sample points above the cap but its four-standard-error bound
-    falls short, a second sample four times larger settles it (migration 0020) instead of a
+    falls short, a second sample four times larger settles it (crm/db/count.sql) instead of a
     count capped at cap + 1 rows. The predicate takes one row in every block, so a sample's
     hits are its blocks, and the cap is put between what the two samples can vouch for."""
     where = "(ctid::text::point)[1] = 1"
@@ -249,8 +249,8 @@ def test_matches_packed_into_a_few_blocks_are_counted_exactly(explain) -> None:
 def test_an_order_with_its_own_index_reads_a_range_of_it(explain, first, second, _id) -> None:
     """`ordering=last_name,first_name` and `last_name=X&ordering=first_name`, both ways, and
     the same for country and city: one statement (no window) reading about a page of rows,
-    from the indexes of migrations 0013 and 0016. Without them the first group was sorted or
-    walked (25,000 rows at 3M for the first surname, 323,000 for the first country)."""
+    from the name and address order indexes (crm/db/indexes.sql). Without them the first
+    group was sorted or walked (25,000 rows at 3M for the first surname, 323,000 for the first country)."""
     fixed = _filter_for(FIELDS[first])
 
     def no_window(sql: str, params: Any) -> list[tuple[Any, ...]]:
@@ -391,7 +391,7 @@ def test_a_substring_of_the_sort_key_reads_few_rows(explain, name: str) -> None:
 
 def test_a_calendar_day_of_birthdays_reads_few_rows(explain) -> None:
     """`birthday__month=2&birthday__day=29` in every order: the (month, day, id) index of
-    migration 0015; without it both the count and the page scanned the table."""
+    crm/db/indexes.sql; without it both the count and the page scanned the table."""
     birthday = FIELDS["birthday"]
     day = [Filter(birthday, "month", 2), Filter(birthday, "day", 29)]
     counted = _count_reads(explain, ListQuery(filters=day, ordering=_ordering("id", False)))

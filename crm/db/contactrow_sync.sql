@@ -1,6 +1,5 @@
 -- The read model crm_contactrow follows every committed write to the three source tables.
--- This file is the current definition of its triggers (applied by migration 0021; later
--- migrations that change them re-apply this file).
+-- This file is the current definition of its triggers (crm/db/__init__.py).
 --
 -- Why column-wise: each trigger writes only the columns that come from its own table, from
 -- its own NEW row, with a plain UPDATE of the read row. Two transactions that write

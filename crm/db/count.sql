@@ -1,0 +1,136 @@
+-- crm_count(): the list's count in one statement, exact up to the cap, estimated above.
+-- Its current definition (applied by migration 0002); the design, as it grew:
+--
+-- From the first version:
+-- `where_sql` is built by crm/sql.py from registry columns only; every value arrives in
+-- `args` and is referenced as ($1[n])::type, never spliced into the text. It also returns the
+-- planner's size of the whole table, which sizes the page query's index walk
+-- (crm/selectors.py walk_budget).
+--
+-- Why this shape (measured at 3M contacts):
+-- - An exact COUNT(*) costs 0.2-2.7 s, so counts stop at limit + 1 rows.
+-- - A capped count still costs up to 1 s when the matches sit late in the scan order (a
+--   two-term search read 770,000 rows to find 10,001) and 150-190 ms when a trigram bitmap is
+--   built in full before LIMIT applies. So when the planner expects more than three times
+--   the limit, the estimate is checked by counting matches in a 0.5% block sample (about
+--   15,000 rows, a few ms); only if the sample agrees is its figure the answer.
+-- - The planner's estimate alone is not trusted: it overestimates impossible combinations
+--   (`created__gte=2025-01-01&last_updated__lt=2020-01-01` estimates ~150,000, matches 0),
+--   and the contract is an exact count whenever at most 10,000 rows match.
+--
+-- Cheaper checks:
+-- - No filter on a big table: the table's size, without planning an EXPLAIN first (0.1 ms of
+--   a 1.6 ms first page).
+-- - A block sample of about 250 blocks (7,500 rows at 3M) whatever the table's size, instead
+--   of 0.5% of it: half the cost there (2-5 ms was most of a search page), and the same
+--   precision on a small table, where 0.5% was a handful of blocks. It is sized from the
+--   table's file, which is right even before the first ANALYZE (reltuples is then -1).
+-- - The sample's figure is trusted when, less four standard errors, it still scales to more
+--   than the cap, instead of "more than three times the cap". That cut at 30,000 fell in the
+--   middle of real searches (`search=mull wien` matches about 31,000: its sample said 31,200
+--   or 25,700 depending on which blocks it drew) and sent them to the capped count, which
+--   builds the whole trigram bitmap first: 40 ms instead of 2 ms. The standard error is
+--   hits / sqrt(blocks the hits came from): a sample takes whole blocks, so matches that sit
+--   together (rows updated recently, a batch imported at once) count as one draw per block,
+--   not one per row, and 5,000 clustered matches cannot pass for 24,000.
+-- - The sample is taken whenever the planner expects 100 rows or more, not only above 30,000:
+--   for a search term its guess is blind (`search=yilmaz`: 300 expected, 49,397 match).
+--   Below that the capped count is an index lookup of a few rows.
+-- - Above the cap, the figure comes from the sample rather than the planner's guess, unless
+--   the sample's matches came from fewer than 16 blocks.
+--
+-- The planner's own figure and folded casts:
+--
+-- Measured at 3M contacts, where the count was most of a filtered page (3-6 ms of 5-8):
+--
+-- - `estimable`: the caller (crm/selectors.py) says the filter is one comparison of one column
+--   that the planner reads from that column's statistics (most common values, histogram, null
+--   fraction). For such a filter, when the planner expects more than three times the cap, its
+--   figure is the answer: it comes from ANALYZE's 30,000-row sample, so it is at least as
+--   close as our 7,500-row block sample, and it costs the EXPLAIN that was run anyway (the
+--   sample cost 2-5 ms). Searches, text patterns and several filters keep the sample: there
+--   the planner's guess is blind or assumes the columns are independent.
+-- - Values arrive as text and were cast per row: `($1[1])::timestamptz` parses the text once
+--   for every sampled row, since that cast is only stable. crm_timestamptz() and crm_date()
+--   are declared immutable, so the planner folds them into constants once (a date filter's
+--   sample: 6.4-7.0 ms before, 1.9-2.3 ms after). They are safe to fold: the texts are ISO 8601
+--   written by crm/sql.py `_as_text`, with a UTC offset on timestamps, and every statement that
+--   uses them is planned afresh in the session that runs it (plan_cache_mode and EXECUTE).
+-- - The sampled matches' block numbers come from tidsend(ctid), four bytes, instead of parsing
+--   the text of the ctid as a point (about 0.3 ms less per 1,000 matches).
+--
+-- A second sample:
+-- A second, four times larger block sample before the capped count, when the first one
+-- points to more than the cap but is too thin to trust; and the way each count was made,
+-- for the Server-Timing header (`count;desc="sample 4x"`) and the tests.
+--
+-- Two filters or two search terms that the planner cannot size alone keep the block sample,
+-- and a result of 10,000 to about 40,000 matches often fell short of its four-standard-error
+-- test: `search=schmidt berlin` (26,500 matches at 3M) had 47 hits in 44 blocks, which says
+-- 17,500 but only 6,950 at four standard errors below, so the capped count built both trigram
+-- bitmaps and rechecked 10,001 rows (62 ms); `created__month=3&address__city=Wien` walked
+-- 120,000 Viennese (0.11 s). With 1,000 blocks the same test passes (3-7 ms for the count).
+-- The second sample is drawn only where the first one's own figure is above the cap, so
+-- results that are small anyway go to the capped count as before.
+
+CREATE OR REPLACE FUNCTION crm_count(where_sql text, args text[], cap integer, estimable boolean)
+RETURNS TABLE (n bigint, exact boolean, total bigint, method text) LANGUAGE plpgsql AS $$
+DECLARE
+    plan json;
+    estimate bigint;
+    percent float8;
+    hits bigint;
+    blocks bigint;  -- distinct blocks among the sampled matches
+    sample_sql text := 'SELECT count(*), count(DISTINCT substr(tidsend(ctid), 1, 4)) '
+                       || 'FROM crm_contactrow TABLESAMPLE SYSTEM ($2) REPEATABLE (0) '
+                       || 'WHERE ' || where_sql;
+BEGIN
+    SELECT greatest(reltuples, 0)::bigint INTO total
+      FROM pg_class WHERE oid = 'crm_contactrow'::regclass;
+    IF cap IS NULL THEN
+        EXECUTE 'SELECT count(*) FROM crm_contactrow WHERE ' || where_sql INTO n USING args;
+        RETURN QUERY SELECT n, true, total, 'exact';
+        RETURN;
+    END IF;
+    IF where_sql = 'TRUE' AND total > 3 * cap THEN  -- no filter: the table's own size
+        RETURN QUERY SELECT total, false, total, 'table';
+        RETURN;
+    END IF;
+    EXECUTE 'EXPLAIN (FORMAT JSON) SELECT 1 FROM crm_contactrow WHERE ' || where_sql
+       INTO plan USING args;
+    estimate := (plan -> 0 -> 'Plan' ->> 'Plan Rows')::numeric::bigint;
+    IF estimable AND estimate > 3 * cap THEN  -- one column's statistics: the planner knows
+        RETURN QUERY SELECT estimate, false, total, 'planner';
+        RETURN;
+    END IF;
+    percent := least(100, 100 * 250 / greatest(1, pg_relation_size('crm_contactrow')
+                                                  / current_setting('block_size')::int)::float8);
+    IF estimate >= cap / 100 THEN
+        EXECUTE sample_sql INTO hits, blocks USING args, percent;
+        IF blocks > 0 AND hits * (1 - 4 / sqrt(blocks)) * 100 / percent > cap THEN
+            RETURN QUERY SELECT round(hits * 100 / percent)::bigint, false, total, 'sample';
+            RETURN;
+        END IF;
+        IF hits * 100 / percent > cap AND percent < 25 THEN  -- promising but thin: 4x
+            percent := 4 * percent;
+            EXECUTE sample_sql INTO hits, blocks USING args, percent;
+            IF blocks > 0 AND hits * (1 - 4 / sqrt(blocks)) * 100 / percent > cap THEN
+                RETURN QUERY SELECT round(hits * 100 / percent)::bigint, false, total,
+                                    'sample 4x';
+                RETURN;
+            END IF;
+        END IF;
+    END IF;
+    EXECUTE 'SELECT count(*) FROM (SELECT 1 FROM crm_contactrow WHERE ' || where_sql
+         || ' LIMIT ' || (cap + 1) || ') s' INTO n USING args;
+    exact := n <= cap;
+    IF NOT exact THEN  -- more than the cap after all: the sample's figure, if it says more
+        IF hits IS NULL THEN
+            EXECUTE sample_sql INTO hits, blocks USING args, percent;
+        END IF;
+        -- matches from a handful of blocks say little: then the planner's guess
+        n := greatest(cap + 1, CASE WHEN blocks >= 16 THEN round(hits * 100 / percent)
+                                    ELSE estimate END);
+    END IF;
+    RETURN QUERY SELECT n, exact, total, 'capped';
+END $$;

@@ -1,0 +1,92 @@
+-- Every index and extended statistics object of the read model crm_contactrow, each with the
+-- queries that need it (crm/selectors.py builds them). Measured at 3M contacts. Written as
+-- PostgreSQL prints them (pg_get_indexdef), so tests/test_database_objects.py can compare the
+-- live database with this file. crm/fields.py derives ORDER_INDEXES (the multi-column
+-- b-trees) from here.
+
+-- (column, id) for every sortable column: `ORDER BY column, id LIMIT n` and each keyset
+-- branch (`column = v AND id > x`, `column > v`) is one index range scan, in both directions
+-- (the tie-break runs in the direction of the last key, crm/params.py, so no DESC index).
+CREATE INDEX IF NOT EXISTS crm_contactrow_first_name_id ON crm_contactrow USING btree (first_name, id);
+CREATE INDEX IF NOT EXISTS crm_contactrow_last_name_id ON crm_contactrow USING btree (last_name, id);
+CREATE INDEX IF NOT EXISTS crm_contactrow_gender_id ON crm_contactrow USING btree (gender, id);
+CREATE INDEX IF NOT EXISTS crm_contactrow_customer_id_id ON crm_contactrow USING btree (customer_id, id);
+CREATE INDEX IF NOT EXISTS crm_contactrow_phone_number_id ON crm_contactrow USING btree (phone_number, id);
+CREATE INDEX IF NOT EXISTS crm_contactrow_created_id ON crm_contactrow USING btree (created, id);
+CREATE INDEX IF NOT EXISTS crm_contactrow_birthday_id ON crm_contactrow USING btree (birthday, id);
+CREATE INDEX IF NOT EXISTS crm_contactrow_last_updated_id ON crm_contactrow USING btree (last_updated, id);
+-- also the read model's triggers: an address's change updates its contacts' rows
+CREATE INDEX IF NOT EXISTS crm_contactrow_address_id_id ON crm_contactrow USING btree (address_id, id);
+CREATE INDEX IF NOT EXISTS crm_contactrow_address_street_id ON crm_contactrow USING btree (address_street, id);
+CREATE INDEX IF NOT EXISTS crm_contactrow_address_street_number_id ON crm_contactrow USING btree (address_street_number, id);
+CREATE INDEX IF NOT EXISTS crm_contactrow_address_city_code_id ON crm_contactrow USING btree (address_city_code, id);
+CREATE INDEX IF NOT EXISTS crm_contactrow_address_city_id ON crm_contactrow USING btree (address_city, id);
+CREATE INDEX IF NOT EXISTS crm_contactrow_address_country_id ON crm_contactrow USING btree (address_country, id);
+CREATE INDEX IF NOT EXISTS crm_contactrow_relationship_id_id ON crm_contactrow USING btree (relationship_id, id);
+CREATE INDEX IF NOT EXISTS crm_contactrow_relationship_points_id ON crm_contactrow USING btree (relationship_points, id);
+CREATE INDEX IF NOT EXISTS crm_contactrow_relationship_created_id ON crm_contactrow USING btree (relationship_created, id);
+CREATE INDEX IF NOT EXISTS crm_contactrow_relationship_last_activity_id ON crm_contactrow USING btree (relationship_last_activity, id);
+
+-- `search`: terms are substrings anywhere in six fields, found by trigrams of their folded
+-- text (crm_fold, schema.sql).
+CREATE INDEX IF NOT EXISTS crm_contactrow_search_trgm ON crm_contactrow USING gin (search_text gin_trgm_ops);
+
+-- The same per searched field, for a search sorted by one of them (crm/selectors.py
+-- `_split_search_rows`): `search=müller&ordering=last_name` took 0.49 s, since search_text's
+-- index gives all 373,000 rows with `muller` in no order; now the rows whose key contains a
+-- term are read group by group from the key's own index, and the rest, whose terms are all
+-- in other fields, from these (for `müller`, none: 0.2 ms). About 3-5 s of the seed each,
+-- 44-80 MB.
+CREATE INDEX IF NOT EXISTS crm_contactrow_first_name_fold_trgm ON crm_contactrow USING gin (crm_fold((first_name)::text) gin_trgm_ops);
+CREATE INDEX IF NOT EXISTS crm_contactrow_last_name_fold_trgm ON crm_contactrow USING gin (crm_fold((last_name)::text) gin_trgm_ops);
+CREATE INDEX IF NOT EXISTS crm_contactrow_customer_id_fold_trgm ON crm_contactrow USING gin (crm_fold((customer_id)::text) gin_trgm_ops);
+CREATE INDEX IF NOT EXISTS crm_contactrow_phone_number_fold_trgm ON crm_contactrow USING gin (crm_fold((phone_number)::text) gin_trgm_ops);
+CREATE INDEX IF NOT EXISTS crm_contactrow_address_street_fold_trgm ON crm_contactrow USING gin (crm_fold((address_street)::text) gin_trgm_ops);
+CREATE INDEX IF NOT EXISTS crm_contactrow_address_city_fold_trgm ON crm_contactrow USING gin (crm_fold((address_city)::text) gin_trgm_ops);
+
+-- The name order, `ordering=last_name,first_name`, and `last_name=X&ordering=first_name`
+-- after the equality: the 9,236 Aigners have German first names, late in the alphabet, so
+-- the walk of the first-name index read 25,000 rows (33 ms; `last_name=Müller&ordering=
+-- -first_name` 0.4 s). With it: 1.0 and 1.2 ms. About 4 s of the seed, 120 MB.
+CREATE INDEX IF NOT EXISTS crm_contactrow_last_name_first_name_id ON crm_contactrow USING btree (last_name, first_name, id);
+
+-- The address order, `ordering=address__country,address__city`, and a country's contacts by
+-- city: country and city are a hierarchy, so the first country's 323,000 contacts were
+-- sorted by city (0.47 s), and a country's cities were found only after every other
+-- country's in the city index (0.47 s). About 4 s of the seed, 90 MB.
+CREATE INDEX IF NOT EXISTS crm_contactrow_address_country_city_id ON crm_contactrow USING btree (address_country, address_city, id);
+
+-- A place's contacts sorted by a finer part of the address: the postal code and the phone
+-- number's calling code follow the country and the city, so a place's contacts sit at one
+-- end of the finer key's order: `address__country=AT&ordering=phone_number` walked every +1
+-- to +42 number first, then sorted 323,000 Austrians (0.38 s), `address__city=Berlin&
+-- ordering=address__city_code` sorted 398,000 (0.41 s), `address__country=DE&ordering=
+-- phone_number` 1.0 s. About 2 s of the seed each, 90-130 MB.
+CREATE INDEX IF NOT EXISTS crm_contactrow_country_phone_id ON crm_contactrow USING btree (address_country, phone_number, id);
+CREATE INDEX IF NOT EXISTS crm_contactrow_country_city_code_id ON crm_contactrow USING btree (address_country, address_city_code, id);
+CREATE INDEX IF NOT EXISTS crm_contactrow_city_phone_id ON crm_contactrow USING btree (address_city, phone_number, id);
+CREATE INDEX IF NOT EXISTS crm_contactrow_city_city_code_id ON crm_contactrow USING btree (address_city, address_city_code, id);
+
+-- One gender sorted by first name (`gender=F&ordering=first_name`), and `ordering=gender,
+-- first_name`: first names follow the gender, so the next pages walked 12,000 men's rows
+-- before the next woman (17-35 ms). About 2 s of the seed, 90 MB.
+CREATE INDEX IF NOT EXISTS crm_contactrow_gender_first_name_id ON crm_contactrow USING btree (gender, first_name, id);
+
+-- Birthdays by calendar day (`birthday__month=2&birthday__day=29`: a birthday greeting):
+-- neither part alone is selective, so both the count and the page scanned the table (1.0 s
+-- each, for 2,104 matches). With `id` last the two equalities are one range in id order.
+-- About 2 s of the seed.
+CREATE INDEX IF NOT EXISTS crm_contactrow_birthday_month_day_id ON crm_contactrow USING btree (EXTRACT(month FROM birthday), EXTRACT(day FROM birthday), id);
+
+-- Statistics of date parts: without them the planner assumes 0.5% of rows match
+-- `birthday__month=11` (15,000 instead of 250,000), which sent it into a 150 ms capped count.
+CREATE STATISTICS IF NOT EXISTS crm_contactrow_birthday_parts ON EXTRACT(month FROM birthday), EXTRACT(day FROM birthday) FROM crm_contactrow;
+CREATE STATISTICS IF NOT EXISTS crm_contactrow_birthday_year ON EXTRACT(year FROM birthday) FROM crm_contactrow;
+
+-- Statistics of upper(column) for the columns `icontains` is used on: without them the
+-- planner guesses a fixed LIKE selectivity for `upper(last_name) LIKE '%MÜL%'` (24,000
+-- rows instead of 368,000), and crm_count() ran a 250-560 ms capped count.
+CREATE STATISTICS IF NOT EXISTS crm_contactrow_upper_first_name ON upper(first_name::text) FROM crm_contactrow;
+CREATE STATISTICS IF NOT EXISTS crm_contactrow_upper_last_name ON upper(last_name::text) FROM crm_contactrow;
+CREATE STATISTICS IF NOT EXISTS crm_contactrow_upper_address_street ON upper(address_street::text) FROM crm_contactrow;
+CREATE STATISTICS IF NOT EXISTS crm_contactrow_upper_address_city ON upper(address_city::text) FROM crm_contactrow;
