@@ -250,7 +250,8 @@ def test_an_order_with_its_own_index_reads_a_range_of_it(explain, first, second,
     """`ordering=last_name,first_name` and `last_name=X&ordering=first_name`, both ways, and
     the same for country and city: one statement (no window) reading about a page of rows,
     from the name and address order indexes (crm/db/indexes.sql). Without them the first
-    group was sorted or walked (25,000 rows at 3M for the first surname, 323,000 for the first country)."""
+    group was sorted or walked (25,000 rows at 3M for the first surname, 323,000 for the
+    first country)."""
     fixed = _filter_for(FIELDS[first])
 
     def no_window(sql: str, params: Any) -> list[tuple[Any, ...]]:

@@ -203,12 +203,25 @@
   });
 
   window.addEventListener("popstate", () => {
-    clearTimeout(typingTimer);
-    lastTyped = null;
-    state = readLocation();
-    syncControls();
-    load();
+    const next = readLocation();
+    // Opening or closing a contact changes only the #fragment: the table stays as it is.
+    if (!sameView(next, state)) {
+      clearTimeout(typingTimer);
+      lastTyped = null;
+      state = next;
+      syncControls();
+      load();
+    }
+    routeContact();
   });
+  window.addEventListener("hashchange", () => routeContact()); // an edited address bar
+
+  function sameView(a, b) {
+    const [x, y] = [new URLSearchParams(a), new URLSearchParams(b)];
+    x.sort();
+    y.sort();
+    return x.toString() === y.toString();
+  }
 
   // ---- loading ----------------------------------------------------------------------------
 
@@ -271,7 +284,8 @@
   }
 
   function loginUrl() {
-    return `/accounts/login/?next=${encodeURIComponent(location.pathname + location.search)}`;
+    const here = location.pathname + location.search + location.hash;
+    return `/accounts/login/?next=${encodeURIComponent(here)}`;
   }
 
   // ---- rendering --------------------------------------------------------------------------
@@ -284,6 +298,7 @@
       fragment.append(messageRow(hasQuery() ? "No contacts match the search and filters." : "There are no contacts yet."));
     }
     tbody.replaceChildren(fragment);
+    markOpenRow();
     updateExportLink();
     status.textContent = countText(body);
     caption.textContent = captionText();
@@ -304,6 +319,7 @@
     const name = `${contact.first_name} ${contact.last_name}`.trim();
     const address = contact.address || {};
     const relationship = contact.relationship;
+    row.dataset.id = String(contact.id);
     cells[0].querySelector(".initials").textContent = initials(contact);
     const img = cells[0].querySelector("img");
     if (contact.avatar_url) img.src = contact.avatar_url;
@@ -535,6 +551,566 @@
     status.textContent = message;
   }
 
+  // ---- one contact: a dialog over the list ------------------------------------------------
+  // A row (click, or Enter when it has the focus) or "New contact" opens the dialog; the
+  // address bar names it as #contact=<id> or #contact=new beside the list's query, so it can
+  // be shared and reloaded, and Back closes it. An edit or a delete sends the ETag of the
+  // version the user saw (If-Match), so a change someone else made meanwhile is never
+  // overwritten (a points change is an increment and needs none); after each write the table
+  // is fetched again and shows the change at once.
+
+  const dialog = document.getElementById("contact-dialog");
+  const contactTemplate = document.getElementById("contact-template").content.firstElementChild;
+  const newContactButton = document.getElementById("new-contact");
+  const pageNotice = document.getElementById("page-notice");
+  const EDITABLE = ["first_name", "last_name", "gender", "birthday", "customer_id", "phone_number",
+    "address.street", "address.street_number", "address.city_code", "address.city", "address.country"];
+  const genderNames = new Map(
+    [...contactTemplate.querySelectorAll('select[name="gender"] option')].map((o) => [o.value, o.textContent]),
+  );
+  const fieldLabels = new Map(
+    [...contactTemplate.querySelectorAll("label[for]")].map((label) => {
+      const input = contactTemplate.querySelector(`#${CSS.escape(label.htmlFor)}`);
+      return [input ? input.name : "", label.textContent.trim()];
+    }),
+  );
+  const dateTimeFormat = new Intl.DateTimeFormat(LOCALE, { dateStyle: "medium", timeStyle: "short" });
+  const signed = new Intl.NumberFormat(LOCALE, { signDisplay: "always" });
+
+  // The open contact: { key: "new" or the id, contact: the row, etag, panel, controller,
+  // opener: the element to focus afterwards, pushed: whether opening added a history entry }.
+  let open = null;
+
+  const contactUrl = (id) => `${API_URL}/${encodeURIComponent(id)}`;
+  const listUrl = () => location.pathname + location.search;
+
+  function contactInLocation() {
+    return new URLSearchParams(location.hash.slice(1)).get("contact") || null;
+  }
+
+  function openContact(key, opener) {
+    if (open && open.key === String(key)) return;
+    history.pushState(null, "", `${listUrl()}#contact=${key}`);
+    routeContact(opener, true);
+  }
+
+  // Show what the address bar names: no contact, a new one, or the contact with that id.
+  function routeContact(opener = null, pushed = false) {
+    const key = contactInLocation();
+    if (open && open.key === key) return;
+    if (open) dismiss();
+    if (!key) return;
+    const panel = contactTemplate.cloneNode(true);
+    dialog.replaceChildren(panel);
+    open = { key, contact: null, etag: null, panel, controller: new AbortController(),
+      opener, pushed, busy: false }; // prettier-ignore
+    wire(panel);
+    if (!dialog.open) dialog.showModal();
+    if (key === "new") {
+      fillForm(null);
+      setMode("new");
+    } else if (/^[1-9][0-9]{0,18}$/.test(key)) {
+      fetchContact();
+    } else {
+      showMissing();
+    }
+  }
+
+  // The user closes the dialog: the address bar goes back to the list.
+  function closeContact(focusTarget) {
+    if (!open) return;
+    const { pushed } = open;
+    dismiss(focusTarget);
+    if (!contactInLocation()) return;
+    if (pushed) history.back(); // the entry before is the list itself
+    else history.replaceState(null, "", listUrl());
+  }
+
+  // Close the dialog without touching the history (the address bar already moved on).
+  function dismiss(focusTarget) {
+    const session = open;
+    open = null;
+    session.controller.abort();
+    if (dialog.open) dialog.close();
+    dialog.replaceChildren();
+    markOpenRow();
+    const id = session.contact ? session.contact.id : null;
+    const row = id != null ? tbody.querySelector(`tr[data-id="${id}"]`) : null;
+    const opener = session.opener && session.opener.isConnected ? session.opener : null;
+    (focusTarget || row || opener || table).focus();
+  }
+
+  dialog.addEventListener("close", () => {
+    if (open && !dialog.open) closeContact(); // Escape
+  });
+
+  function markOpenRow() {
+    for (const row of tbody.querySelectorAll("tr[aria-current]")) row.removeAttribute("aria-current");
+    const id = open && open.contact ? String(open.contact.id) : null;
+    const row = id ? tbody.querySelector(`tr[data-id="${id}"]`) : null;
+    if (row) row.setAttribute("aria-current", "true");
+  }
+
+  tbody.addEventListener("click", (event) => {
+    const row = event.target.closest("tr[data-id]");
+    if (!row || event.button !== 0) return;
+    const selection = window.getSelection();
+    if (selection && !selection.isCollapsed && row.contains(selection.anchorNode)) return; // copying
+    openContact(row.dataset.id, row);
+  });
+
+  tbody.addEventListener("keydown", (event) => {
+    const row = event.target;
+    if (!(row instanceof HTMLTableRowElement) || !row.dataset.id) return;
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      openContact(row.dataset.id, row);
+    } else if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      const next = event.key === "ArrowDown" ? row.nextElementSibling : row.previousElementSibling;
+      if (next && next.dataset.id) {
+        event.preventDefault();
+        next.focus();
+      }
+    }
+  });
+
+  newContactButton.addEventListener("click", () => openContact("new", newContactButton));
+
+  // ---- the dialog's parts
+
+  function part(name) {
+    return open.panel.querySelector(`[data-slot="${name}"]`);
+  }
+
+  function wire(panel) {
+    panel.addEventListener("click", (event) => {
+      const button = event.target.closest("[data-action]");
+      if (!button || !open) return;
+      const action = button.dataset.action;
+      if (action === "close") closeContact(); // also while a request is in flight: it aborts
+      else if (open.busy) return;
+      else if (action === "edit") startEditing();
+      else if (action === "cancel-edit") cancelEditing();
+      else if (action === "delete") askToDelete();
+      else if (action === "cancel-delete") hideConfirm(true);
+      else if (action === "confirm-delete") deleteContact();
+      else if (action === "reload") reloadCurrentVersion();
+    });
+    panel.querySelector('[data-slot="edit-form"]').addEventListener("submit", saveContact);
+    panel.querySelector('[data-slot="points-form"]').addEventListener("submit", changePoints);
+  }
+
+  function setMode(mode, focus = true) {
+    const { panel } = open;
+    panel.dataset.mode = mode; // loading, view, edit, new or missing
+    part("view").hidden = mode !== "view";
+    const form = part("edit-form");
+    form.hidden = mode !== "edit" && mode !== "new";
+    for (const element of form.querySelectorAll(".new-only")) element.hidden = mode !== "new";
+    part("submit").textContent = mode === "new" ? "Create contact" : "Save changes";
+    form.setAttribute("aria-label", mode === "new" ? "New contact" : "Edit contact");
+    if (mode === "new") {
+      part("avatar").hidden = true;
+      setTitle("New contact", "");
+    }
+    hideConfirm(false);
+    if (!focus) return;
+    if (mode === "edit" || mode === "new") form.elements.first_name.focus();
+    else panel.querySelector("#contact-title").focus();
+  }
+
+  function setTitle(title, subtitle) {
+    open.panel.querySelector("#contact-title").textContent = title;
+    part("subtitle").textContent = subtitle;
+  }
+
+  function fullName(contact) {
+    return `${contact.first_name} ${contact.last_name}`.trim() || `Contact ${contact.id}`;
+  }
+
+  // fill: false keeps what the user has typed into the form (a refresh while editing).
+  function showContact(contact, etag, { mode = "view", focus = true, fill = true } = {}) {
+    open.key = String(contact.id);
+    open.contact = contact;
+    open.etag = etag;
+    setTitle(fullName(contact), `Customer ${contact.customer_id}`);
+    const avatar = part("avatar");
+    avatar.hidden = false;
+    avatar.querySelector(".initials").textContent = initials(contact);
+    const img = avatar.querySelector("img");
+    if (contact.avatar_url) img.src = contact.avatar_url;
+    else img.removeAttribute("src");
+    img.hidden = !contact.avatar_url;
+    renderFacts(contact);
+    if (fill) fillForm(contact);
+    setMode(mode, focus);
+    markOpenRow();
+  }
+
+  function renderFacts(contact) {
+    const address = contact.address || {};
+    const relationship = contact.relationship;
+    const country = countryNames.has(address.country)
+      ? `${countryNames.get(address.country)} (${address.country})`
+      : address.country;
+    const facts = {
+      id: String(contact.id),
+      customer_id: contact.customer_id,
+      phone_number: contact.phone_number,
+      gender: genderNames.get(contact.gender) || contact.gender,
+      birthday: contact.birthday ? dateFormat.format(new Date(`${contact.birthday}T00:00:00Z`)) : "Not given",
+      address: [`${address.street} ${address.street_number}`, `${address.city_code} ${address.city}`, country]
+        .join("\n"),
+      points: relationship ? integer.format(relationship.points) : "No loyalty account",
+      last_activity: timestamp(relationship && relationship.last_activity),
+      member_since: timestamp(relationship && relationship.created),
+      created: timestamp(contact.created),
+      last_updated: timestamp(contact.last_updated),
+    };
+    for (const [name, text] of Object.entries(facts)) {
+      open.panel.querySelector(`[data-show="${name}"]`).textContent = text;
+    }
+  }
+
+  function timestamp(value) {
+    return value ? dateTimeFormat.format(new Date(value)) : "—";
+  }
+
+  function showMissing() {
+    open.contact = null;
+    open.panel.dataset.mode = "missing";
+    part("view").hidden = true;
+    part("edit-form").hidden = true;
+    part("avatar").hidden = true;
+    setTitle("Contact not found", "");
+    showAlert(["There is no such contact: it may have been deleted."]);
+    open.panel.querySelector("#contact-title").focus();
+    load(); // the table may still show it
+  }
+
+  // ---- the form
+
+  function valueAt(contact, name) {
+    const [first, second] = name.split(".");
+    const value = second ? (contact[first] || {})[second] : contact[first];
+    return value == null ? "" : String(value);
+  }
+
+  // What the API gets for a field's text: trimmed, a country code in capitals, no birthday as null.
+  function clean(name, text) {
+    const value = text.trim();
+    if (name === "address.country") return value.toUpperCase();
+    if (name === "birthday") return value || null;
+    return value;
+  }
+
+  // A whole number as a number; anything else as typed, for the API to explain what it expects.
+  function integerOrText(text) {
+    return /^[+-]?[0-9]{1,10}$/.test(text) ? Number(text) : text;
+  }
+
+  function fillForm(contact) {
+    const form = part("edit-form");
+    for (const name of EDITABLE) {
+      form.elements.namedItem(name).value = contact ? valueAt(contact, name) : name === "gender" ? "U" : "";
+    }
+    form.elements.namedItem("relationship.points").value = "";
+  }
+
+  function formBody(form, base) {
+    const body = {};
+    for (const name of EDITABLE) {
+      const value = clean(name, form.elements.namedItem(name).value);
+      if (base && value === clean(name, valueAt(base, name))) continue; // a PATCH sends changes only
+      const [first, second] = name.split(".");
+      if (second) (body[first] ||= {})[second] = value;
+      else body[first] = value;
+    }
+    return body;
+  }
+
+  function startEditing() {
+    clearMessages();
+    fillForm(open.contact);
+    setMode("edit");
+  }
+
+  function cancelEditing() {
+    clearMessages();
+    if (!open.contact) return closeContact();
+    fillForm(open.contact);
+    setMode("view");
+    open.panel.querySelector('[data-action="edit"]').focus();
+  }
+
+  async function saveContact(event) {
+    event.preventDefault();
+    if (!open || open.busy) return;
+    const form = event.currentTarget;
+    clearMessages();
+    if (!open.contact) return createContact(form);
+    const changes = formBody(form, open.contact);
+    if (!Object.keys(changes).length) {
+      setMode("view");
+      notify("Nothing to save: no field was changed.");
+      return;
+    }
+    const session = open;
+    const result = await send("PATCH", contactUrl(open.contact.id), changes, open.etag);
+    if (session !== open || result.aborted) return;
+    if (result.ok) {
+      showContact(result.body, result.etag);
+      notify("Saved.");
+      load();
+    } else if (result.status === 412) {
+      showConflict("Your changes were not saved: load the current version, then make them again.");
+    } else if (result.status === 404) {
+      showMissing();
+    } else {
+      showContactErrors(form, result);
+    }
+  }
+
+  async function createContact(form) {
+    const body = formBody(form, null);
+    const points = form.elements.namedItem("relationship.points").value.trim();
+    if (points) body.relationship = { points: integerOrText(points) };
+    const session = open;
+    const result = await send("POST", API_URL, body);
+    if (session !== open || result.aborted) return;
+    if (result.status === 201 && result.body) {
+      history.replaceState(null, "", `${listUrl()}#contact=${result.body.id}`);
+      showContact(result.body, result.etag);
+      notify("Contact created.");
+      load();
+    } else {
+      showContactErrors(form, result);
+    }
+  }
+
+  // ---- points
+
+  async function changePoints(event) {
+    event.preventDefault();
+    if (!open || open.busy || !open.contact) return;
+    const form = event.currentTarget;
+    clearMessages();
+    const delta = integerOrText(form.elements.delta.value.trim());
+    const reason = form.elements.reason.value.trim();
+    const session = open;
+    const result = await send("POST", `${contactUrl(open.contact.id)}/points`, { delta, reason });
+    if (session !== open || result.aborted) return;
+    if (result.ok && result.body) {
+      form.reset();
+      open.panel.querySelector('[data-show="points"]').textContent = integer.format(result.body.points);
+      notify(`Points changed by ${signed.format(result.body.delta)}: the balance is now ${integer.format(result.body.points)}.`);
+      load();
+      refreshContact(); // the last activity, and the version the next edit is based on
+    } else if (result.status === 404) {
+      showMissing();
+    } else {
+      showContactErrors(form, result);
+    }
+  }
+
+  // ---- delete
+
+  function askToDelete() {
+    clearMessages();
+    const confirm = part("confirm");
+    confirm.querySelector("p").textContent =
+      `Delete ${fullName(open.contact)} with their address and points history? This cannot be undone.`;
+    confirm.hidden = false;
+    confirm.querySelector('[data-action="cancel-delete"]').focus();
+  }
+
+  function hideConfirm(focus) {
+    part("confirm").hidden = true;
+    if (focus) open.panel.querySelector('[data-action="delete"]').focus();
+  }
+
+  async function deleteContact() {
+    const session = open;
+    const name = fullName(open.contact);
+    const result = await send("DELETE", contactUrl(open.contact.id), undefined, open.etag);
+    if (session !== open || result.aborted) return;
+    if (result.ok || result.status === 404) {
+      closeContact(table);
+      pageNotice.textContent = result.ok ? `Deleted ${name}.` : `${name} had already been deleted.`;
+      load();
+    } else if (result.status === 412) {
+      hideConfirm(false);
+      showConflict("It was not deleted: check the current version first.");
+    } else {
+      hideConfirm(false);
+      showContactErrors(null, result);
+    }
+  }
+
+  // ---- versions
+
+  async function fetchContact() {
+    const session = open;
+    const result = await send("GET", contactUrl(open.key));
+    if (session !== open || result.aborted) return null;
+    if (result.ok && result.body) showContact(result.body, result.etag);
+    else if (result.status === 404) showMissing();
+    else showContactErrors(null, result);
+    return result.ok ? result.body : null;
+  }
+
+  async function refreshContact() {
+    const session = open;
+    const result = await send("GET", contactUrl(open.contact.id));
+    if (session !== open || result.aborted) return;
+    if (result.ok && result.body) {
+      const mode = open.panel.dataset.mode;
+      showContact(result.body, result.etag, { mode, focus: false, fill: mode !== "edit" });
+    }
+    else if (result.status === 404) showMissing();
+  }
+
+  function showConflict(outcome) {
+    const paragraph = document.createElement("p");
+    paragraph.textContent = `This contact was changed by someone else since you opened it. ${outcome}`;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "secondary";
+    button.dataset.action = "reload";
+    button.textContent = "Load the current version";
+    open.panel.dataset.conflict = "true";
+    showAlert([paragraph, button]);
+    button.focus();
+  }
+
+  async function reloadCurrentVersion() {
+    const before = open.contact;
+    const mode = open.panel.dataset.mode;
+    const session = open;
+    const result = await send("GET", contactUrl(before.id));
+    if (session !== open || result.aborted) return;
+    if (!result.ok || !result.body) return result.status === 404 ? showMissing() : showContactErrors(null, result);
+    clearMessages();
+    showContact(result.body, result.etag, { mode: mode === "edit" ? "edit" : "view" });
+    const changed = [...EDITABLE, "points"].filter((name) =>
+      name === "points"
+        ? (before.relationship || {}).points !== (result.body.relationship || {}).points
+        : valueAt(before, name) !== valueAt(result.body, name),
+    );
+    const labels = changed.map((name) => (fieldLabels.get(name) || name).toLowerCase());
+    notify(labels.length
+      ? `Loaded the current version. Changed meanwhile: ${labels.join(", ")}.`
+      : "Loaded the current version.");
+    load();
+  }
+
+  // ---- requests and messages
+
+  function csrfToken() {
+    const input = document.querySelector('input[name="csrfmiddlewaretoken"]');
+    if (input) return input.value;
+    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  // One request of the open contact: { ok, status, body, etag, aborted }. Closing the dialog
+  // aborts it.
+  async function send(method, url, body, ifMatch) {
+    const session = open;
+    const headers = { Accept: "application/json" };
+    if (method !== "GET") headers["X-CSRFToken"] = csrfToken();
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (ifMatch) headers["If-Match"] = ifMatch;
+    session.busy = true;
+    session.panel.setAttribute("aria-busy", "true");
+    try {
+      const response = await fetch(url, {
+        method, headers, credentials: "same-origin", cache: "no-cache", signal: session.controller.signal,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      }); // prettier-ignore
+      const data = response.status === 204 ? null : await response.json().catch(() => null);
+      return { ok: response.ok, status: response.status, body: data, etag: response.headers.get("ETag") };
+    } catch {
+      return { ok: false, status: 0, body: null, etag: null, aborted: session.controller.signal.aborted };
+    } finally {
+      session.busy = false;
+      session.panel.removeAttribute("aria-busy");
+    }
+  }
+
+  function notify(text) {
+    part("notice").textContent = text;
+  }
+
+  function showAlert(items) {
+    const alert = part("alert");
+    const nodes = items.map((item) => {
+      if (typeof item !== "string") return item;
+      const paragraph = document.createElement("p");
+      paragraph.textContent = item;
+      return paragraph;
+    });
+    alert.replaceChildren(...nodes);
+    alert.hidden = false;
+  }
+
+  function clearMessages() {
+    if (!open) return;
+    const alert = part("alert");
+    alert.hidden = true;
+    alert.replaceChildren();
+    delete open.panel.dataset.conflict;
+    notify("");
+    pageNotice.textContent = "";
+    for (const input of open.panel.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
+    for (const slot of open.panel.querySelectorAll(".field-error")) {
+      slot.hidden = true;
+      slot.textContent = "";
+    }
+  }
+
+  // A 400's errors next to their fields ("address.country" → the country input), the others
+  // at the top; a failure without an errors body as one message.
+  function showContactErrors(form, result) {
+    const errors = result.body && Array.isArray(result.body.errors) ? result.body.errors : null;
+    if (!errors) return showAlert([failureMessage(result)]);
+    const general = [];
+    let first = null;
+    for (const error of errors) {
+      const input = form && form.elements.namedItem(error.param);
+      const slot = input && open.panel.querySelector(`#${CSS.escape(`ce-${error.param}`)}`);
+      if (!slot) {
+        general.push(error.message);
+        continue;
+      }
+      input.setAttribute("aria-invalid", "true");
+      const message = contactFieldMessage(error);
+      slot.textContent = slot.textContent ? `${slot.textContent} ${message}` : message;
+      slot.hidden = false;
+      first ||= input;
+    }
+    if (general.length) showAlert(general);
+    if (first) {
+      const fields = errors.length - general.length;
+      notify(`Not saved: ${fields === 1 ? "a field needs" : `${fields} fields need`} correcting.`);
+      first.focus();
+    }
+  }
+
+  function contactFieldMessage(error) {
+    // "delta -50 would make the balance of 7 negative" → "Changing by -50 would make …"
+    const message = fieldMessage(error);
+    return /^[-+0-9]/.test(message) ? `Changing by ${message}` : message;
+  }
+
+  function failureMessage(result) {
+    if (result.status === 0) return "The server did not answer. Check the connection and try again.";
+    if (result.status === 401) return "Your session has ended: reload the page and sign in again.";
+    if (result.status === 403) return "The server refused the request (HTTP 403): reload the page and try again.";
+    return `The request failed (HTTP ${result.status}). Try again.`;
+  }
+
   syncControls();
   load();
+  routeContact();
 })();
