@@ -39,7 +39,9 @@ STATUS_MESSAGES = {
 
 
 def is_api_path(path_info: str) -> bool:
-    return path_info.startswith(API_PREFIX) and path_info not in PAGE_PATHS
+    return path_info == "/healthz" or (
+        path_info.startswith(API_PREFIX) and path_info not in PAGE_PATHS
+    )
 
 
 def is_timeout(error: BaseException) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from crm.fields import (
@@ -110,17 +110,28 @@ def parse_date(raw: str) -> date:
         raise ValueError_(f"expects a date YYYY-MM-DD, got {shown(raw)}") from None
 
 
+# PostgreSQL takes UTC offsets up to 15:59; ISO 8601 (and Python) up to 23:59.
+PG_MAX_OFFSET = timedelta(hours=15, minutes=59)
+
+
 def parse_datetime(raw: str) -> datetime:
-    """ISO 8601; a value without an offset means UTC."""
+    """ISO 8601; a value without an offset means UTC. An offset PostgreSQL does not take
+    (16:00 to 23:59) is converted to UTC here, so no statement can fail on it."""
     try:
         if not _DATE.match(raw):
             raise ValueError
         value = datetime.fromisoformat(raw)
-    except ValueError:
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        offset = value.utcoffset()
+        if offset is not None and abs(offset) > PG_MAX_OFFSET:
+            value = value.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise ValueError_(
-            f"expects an ISO 8601 timestamp such as 2024-05-01T12:00:00Z, got {shown(raw)}"
+            f"expects an ISO 8601 timestamp from year 1 to 9999 such as "
+            f"2024-05-01T12:00:00Z, got {shown(raw)}"
         ) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return value
 
 
 def parse_boolean(raw: str) -> bool:

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 import orjson
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_safe
 
 from crm.benchmarking import QueryCounter, planner_ablation, requested_ablations
 from crm.pagination import Cursor, decode_cursor, encode_cursor
@@ -24,6 +24,7 @@ from crm.selectors import (
 )
 
 
+@require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     try:
         with connection.cursor() as cursor:

@@ -553,3 +553,32 @@ def test_an_exact_unfiltered_count_is_never_kept(
     make_contact()
     with django_assert_num_queries(1):
         assert contact_count(unfiltered).value == 2
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        "created__gt=2024-01-01T00:00:00%2B18:00",
+        "created__in=2024-01-01T00:00:00-23:59,2024-01-02T00:00:00%2B16:00",
+        "created__range=2023-12-31T00:00:00%2B18:00,2030-01-01T00:00:00-20:00",
+    ],
+)
+def test_utc_offsets_postgresql_does_not_take_are_converted_not_a_500(
+    api_client, make_contact, params
+) -> None:
+    """Python and ISO 8601 take offsets up to 23:59, PostgreSQL only up to 15:59 (it
+    answered 500 for +18:00, and exports broke their stream)."""
+    make_contact()
+    assert api_client.get(f"/crm/appusers?{params}").status_code == 200
+    assert api_client.get(f"/crm/appusers/export.csv?{params}").status_code == 200
+    late = "created__gt=2024-01-01T00:00:00%2B18:00"  # 2023-12-31T06:00Z
+    assert (
+        api_client.get(f"/crm/appusers?{late}").json()["results"]
+        == (api_client.get("/crm/appusers?created__gt=2023-12-31T06:00:00Z").json()["results"])
+    )
+
+
+def test_a_timestamp_beyond_year_9999_in_utc_is_a_400(api_client) -> None:
+    response = api_client.get("/crm/appusers?created__gt=9999-12-31T23:00:00-20:00")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["param"] == "created__gt"

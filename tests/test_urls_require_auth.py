@@ -102,3 +102,10 @@ def test_logged_in_requests_get_through(api_client: Client, path: str) -> None:
     assert response.status_code not in (401, 403) and response.status_code < 500, path
     if response.status_code == 302:
         assert not response["Location"].startswith("/accounts/login/"), path
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "TRACE"])
+def test_healthz_answers_other_methods_405_with_the_errors_body(db: None, method: str) -> None:
+    response = Client().generic(method, "/healthz")
+    assert response.status_code == 405
+    assert "GET" in response["Allow"] and response.json()["errors"]
