@@ -81,6 +81,8 @@ def _batch_differences(low: int, high: int) -> list[tuple]:
 
 
 def repair(ids: list[int]) -> None:
-    """Rebuild the read rows of these contacts from the source tables (one transaction)."""
+    """Rebuild the read rows of these contacts from the source tables, in the caller's
+    transaction, without the app's per-request statement timeout."""
     with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL statement_timeout = 0")
         cursor.execute("SELECT crm_contactrow_refresh(%s)", [ids])

@@ -9,7 +9,7 @@ from django.db import transaction
 from crm.readmodel import Difference, differences, repair
 
 SHOWN = 50  # differences printed one by one; the rest are counted
-REPAIR_BATCH = 10_000
+REPAIR_BATCH = 1_000  # rows rebuilt per transaction: the work done survives an interruption
 
 
 class Command(BaseCommand):
