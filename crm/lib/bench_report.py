@@ -7,8 +7,12 @@ from typing import Any
 
 from crm.benchmarking import ABLATIONS
 from crm.lib.bench import Result
+from crm.lib.write_bench import MAX_DELTA, WriteReport
 
 GOAL_P50_MS, GOAL_P95_MS, GOAL_DEEP_PAGE_MS = 10.0, 30.0, 100.0
+GOAL_WRITE_P50_MS, GOAL_WRITE_P95_MS = 5.0, 15.0
+GOAL_WRITES_PER_S, GOAL_LOAD_CLIENTS, GOAL_LOAD_SECONDS = 500.0, 8, 60.0
+ALL_READS = "all reads"
 FIRST_PAGE = "initial list (page 1, with count)"
 FLOOR = "raw-SQL floor view (first page, no count)"
 
@@ -85,11 +89,58 @@ def _goals(report: dict[str, Any]) -> list[str]:
         ("serialisation < 2 us per row", median_us < 2, f"median {median_us:.2f} us"),
         ("PNG avatars >= 1,000/s over HTTP, 2 workers", avatars >= 1000, f"{avatars:,.0f}/s"),
     ]  # fmt: skip
+    if report.get("writes") is not None:
+        rows += _write_goals(report["writes"])
+    return _goal_table(rows)
+
+
+def _goal_table(rows: list[tuple[str, bool, str]]) -> list[str]:
     return [
         "| goal | met | measured |",
         "|---|---|---|",
         *[f"| {goal} | {'yes' if ok else '**no**'} | {detail} |" for goal, ok, detail in rows],
     ]
+
+
+def _write_latency_met(r: Result) -> bool:
+    return r.p50_ms <= GOAL_WRITE_P50_MS and r.p95_ms <= GOAL_WRITE_P95_MS
+
+
+def _read_met(r: Result) -> bool:
+    return r.p95_ms <= GOAL_P95_MS
+
+
+def _issue_load(w: WriteReport) -> bool:
+    """Whether the load ran with the write issue's clients and duration (or more)."""
+    return w.load.clients >= GOAL_LOAD_CLIENTS and w.load.seconds >= GOAL_LOAD_SECONDS
+
+
+def _write_goals(w: WriteReport) -> list[tuple[str, bool, str]]:
+    """Each goal of the write issue, met or not, from the write run's numbers."""
+    load, inc = w.load, w.increments
+    rows = [
+        (f"{r.scenario}: p50 <= {GOAL_WRITE_P50_MS:g} ms, p95 <= {GOAL_WRITE_P95_MS:g} ms",
+         _write_latency_met(r), f"p50 {r.p50_ms:.1f} ms, p95 {r.p95_ms:.1f} ms")
+        for r in w.latency
+    ]  # fmt: skip
+    shape = f"{load.clients} clients, {load.seconds:g} s"
+    if not _issue_load(w):
+        shape += f"; the goal asks for {GOAL_LOAD_CLIENTS} clients, {GOAL_LOAD_SECONDS:g} s"
+    per_scenario = [r for r in load.reads if r.scenario != ALL_READS]
+    slowest = max(per_scenario, key=lambda r: r.p95_ms, default=None)
+    rows += [
+        (f">= {GOAL_WRITES_PER_S:,.0f} points changes/s from {GOAL_LOAD_CLIENTS} clients for "
+         f"{GOAL_LOAD_SECONDS:g} s", load.writes_per_s >= GOAL_WRITES_PER_S and _issue_load(w),
+         f"{load.writes_per_s:,.0f}/s ({shape})"),
+        ("zero lost increments under that load", inc.ok,
+         f"{inc.lost_contactrow} lost in the list's read model, {inc.lost_relationships} in "
+         f"the relationships, of {inc.changes:,} changes"),
+        (f"list p95 <= {GOAL_P95_MS:g} ms meanwhile", bool(per_scenario) and
+         all(map(_read_met, per_scenario)),
+         f"highest p95 {slowest.p95_ms:.1f} ms ({slowest.scenario})" if slowest
+         else "no list reads"),
+    ]  # fmt: skip
+    return rows
 
 
 def _ablation_table(results: list[Result]) -> list[str]:
@@ -119,14 +170,107 @@ def _serialisation(results: list[Result]) -> str:
     )
 
 
+def _separate_writes(report: dict[str, Any]) -> str:
+    writes: WriteReport | None = report.get("writes")
+    if writes is None or not writes.separate_run:
+        return ""
+    cpu = writes.machine["cpu"]
+    where = f", on {cpu}" if cpu != report["machine"]["cpu"] else ""
+    return (
+        f" (the write goals and the Writes section: in a later run, `manage.py bench --only "
+        f"writes`, {writes.machine['date']}{where})"
+    )
+
+
+def _writes_section(w: WriteReport) -> list[str]:
+    m, load, inc = w.machine, w.load, w.increments
+    run = "by `manage.py bench --only writes`" if w.separate_run else "after the list run"
+    when = f"Measured {run}, ending {m['date']}"
+    latency = [
+        f"| {r.scenario} | {r.p50_ms:.1f} | {r.p95_ms:.1f} | {r.p99_ms:.1f} | {r.runs} | "
+        f"{'yes' if _write_latency_met(r) else '**no**'} |"
+        for r in w.latency
+    ]
+    reads = [
+        f"| {r.scenario} | {r.p50_ms:.1f} | {r.p95_ms:.1f} | {r.p99_ms:.1f} | {r.runs:,} | "
+        f"{'yes' if _read_met(r) else '**no**'} |"
+        for r in load.reads
+    ]
+    wl = load.writes
+    return [
+        "## Writes",
+        "",
+        f"{when}: {m['cpu']}, {m['cores']} cores, PostgreSQL {m['postgresql']}, Python "
+        f"{m['python']}, load average (1 min) at the end {m.get('load_average', '-')}; "
+        f"{w.contacts:,} contacts; gunicorn with {m.get('gunicorn_workers', 2)} sync workers "
+        "(a new connection per request: "
+        "sync workers close it after each answer); bearer token. The machine is shared and "
+        "noisy (2 cores for the server, PostgreSQL and the clients): read medians and ratios.",
+        "",
+        "Sequential requests, each on a contact drawn at random from the whole table, after "
+        "3 warm-up requests (goal: p50 <= "
+        f"{GOAL_WRITE_P50_MS:g} ms, p95 <= {GOAL_WRITE_P95_MS:g} ms). The PATCH sets the "
+        "first name to the value it has (the write, its triggers and the read model's row "
+        "happen all the same; `last_updated` moves).",
+        "",
+        "| request | p50 ms | p95 ms | p99 ms | requests | goal |",
+        "|---|---:|---:|---:|---:|---|",
+        *latency,
+        "",
+        f"Under load: {load.clients} clients each `POST /crm/appusers/<id>/points` with a delta "
+        f"of 1..{MAX_DELTA} on contacts drawn at random, back to back for {load.seconds:g} s "
+        f"({load.elapsed_s:.1f} s until the last answer), while one more client reads list "
+        "pages in a loop:",
+        "",
+        f"- **{load.writes_per_s:,.0f} points changes/s**: {load.changes:,} answered 200, "
+        f"{load.refused:,} refused (409), {load.missing:,} for no contact (404); latency "
+        f"under the load p50 {wl.p50_ms:.1f} ms, p95 {wl.p95_ms:.1f} ms, p99 {wl.p99_ms:.1f} ms",
+        f"- **lost increments: {inc.lost_contactrow} in the read model, "
+        f"{inc.lost_relationships} in the relationships**. The {inc.changes:,} changes answered "
+        f"200 in this section (the sequential ones included) add {inc.applied:,} points; "
+        f"`sum(relationship_points)` over crm_contactrow went from {inc.before.contactrow:,} "
+        f"to {inc.after.contactrow:,} (+{inc.after.contactrow - inc.before.contactrow:,}), "
+        f"`sum(points)` over crm_customerrelationship from {inc.before.relationships:,} to "
+        f"{inc.after.relationships:,} (+{inc.after.relationships - inc.before.relationships:,})",
+        "",
+        f"List pages read meanwhile, one client, the scenarios in turn (goal: p95 <= "
+        f"{GOAL_P95_MS:g} ms):",
+        "",
+        "| scenario | p50 ms | p95 ms | p99 ms | requests | goal |",
+        "|---|---:|---:|---:|---:|---|",
+        *reads,
+        "",
+    ]
+
+
+def writes_only_markdown(report: dict[str, Any]) -> str:
+    """BENCHMARKS.md when only the writes were ever measured (no list run to keep)."""
+    writes: WriteReport = report["writes"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `python manage.py bench --only writes`; run `make bench` for the list "
+        "scenarios.",
+        "",
+        "## Goals",
+        "",
+        *_goal_table(_write_goals(writes)),
+        "",
+        *_writes_section(writes),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def write_markdown(report: dict[str, Any], *, chart: str) -> str:
     m, results, tp = report["machine"], report["results"], report["throughput"]
     lines = [
         "# Benchmarks",
         "",
         "Generated by `make bench` (`python manage.py bench`); every figure below was measured "
-        "in that run, over real HTTP against gunicorn (2 sync workers) on this machine. The "
-        "machine is shared and noisy: read medians and ratios, not single numbers.",
+        f"in that run{_separate_writes(report)}, over real HTTP against gunicorn "
+        f"({m.get('gunicorn_workers', 2)} sync "
+        "workers) on this machine. The machine is shared and noisy: read medians and ratios, "
+        "not single numbers.",
         "",
         f"- date: {m['date']}",
         f"- machine: {m['cpu']}, {m['cores']} cores",
@@ -172,6 +316,9 @@ def write_markdown(report: dict[str, Any], *, chart: str) -> str:
         _serialisation(results),
         "",
     ]
+    writes: WriteReport | None = report.get("writes")
+    if writes is not None:
+        lines += _writes_section(writes)
     lines += _avatar_section(report.get("avatars", {})) + _seed_section(report.get("seed"))
     notes = Path(__file__).resolve().parents[2] / "docs" / "performance-notes.md"
     if notes.exists():  # hand-written explanations, kept next to the generated numbers

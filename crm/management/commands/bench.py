@@ -17,8 +17,14 @@ from django.db import connection
 
 from crm.auth import create_token
 from crm.benchmarking import ABLATIONS
-from crm.lib import bench
-from crm.lib.bench_report import FIRST_PAGE, FLOOR, write_chart, write_markdown
+from crm.lib import bench, write_bench
+from crm.lib.bench_report import (
+    FIRST_PAGE,
+    FLOOR,
+    write_chart,
+    write_markdown,
+    writes_only_markdown,
+)
 from crm.pagination import encode_cursor
 from crm.params import parse_ordering
 
@@ -66,6 +72,15 @@ SCENARIOS = [
     bench.Scenario("gender=F (half of all, no count scan)", "gender=F"),
     bench.Scenario("page 10,000 (OFFSET)", "page=10000"),
 ]
+# Read in a loop by one client while the write load runs: the first page, and orders and
+# filters on the points the writers change.
+LOAD_READ_SCENARIOS = [
+    FIRST_PAGE,
+    "sort -relationship__points",
+    "city=Wien sorted by -points",
+    "search, one term",
+    "sort last_name",
+]
 ABLATION_SCENARIOS = [
     FIRST_PAGE,
     "sort -relationship__points",
@@ -76,7 +91,10 @@ ABLATION_SCENARIOS = [
 
 
 class Command(BaseCommand):
-    help = "Benchmark the list API over HTTP (with the baseline and ablations); write reports."
+    help = (
+        "Benchmark the list API over HTTP (with the baseline and ablations) and the write API "
+        "(PATCH and points latency, points under concurrent load); write reports."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -92,20 +110,53 @@ class Command(BaseCommand):
         parser.add_argument("--json", default="docs/bench.json")
         parser.add_argument("--chart", default="docs/bench.png")
         parser.add_argument("--no-baseline", action="store_true")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=2,
+            help="gunicorn sync workers of the bench's server (`make run` serves one per core)",
+        )
+        parser.add_argument(
+            "--only",
+            choices=["all", "writes"],
+            default="all",
+            help="writes: only the write part; its figures replace the Writes section (and "
+            "its goals) in the reports, the list figures of the last full run are kept",
+        )
+        parser.add_argument(
+            "--write-seconds", type=float, default=60, help="duration of the write load"
+        )
+        parser.add_argument(
+            "--write-clients", type=int, default=8, help="concurrent clients of the write load"
+        )
+        parser.add_argument(
+            "--write-runs",
+            type=int,
+            default=200,
+            help="timed requests of each sequential write scenario (after 3 warm-up requests)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         contacts = self._ensure_data(options["users"])
         user, _ = User.objects.get_or_create(username="bench")
         token = create_token(user)
-        scenarios = SCENARIOS + self._deep_cursor_scenarios(contacts)
-        server = bench.Server()
+        server = bench.Server(workers=options["workers"])
         try:
-            report = self._run(server.port, token, scenarios, options)
+            if options["only"] == "writes":
+                writes = self._writes(server.port, token, contacts, options)
+            else:
+                scenarios = SCENARIOS + self._deep_cursor_scenarios(contacts)
+                report = self._run(server.port, token, scenarios, options)
+                machine = self._machine(options)  # the list run's end, before the writes
+                report["writes"] = self._writes(server.port, token, contacts, options)
         finally:
             server.stop()
+        if options["only"] == "writes":
+            self._write_writes(writes, options)
+            return
         report |= {
             "contacts": contacts,
-            "machine": self._machine(),
+            "machine": machine,
             "runs": options["runs"],
             "baseline_runs": options["baseline_runs"],
         }
@@ -223,6 +274,72 @@ class Command(BaseCommand):
             "avatar_png_rps": rate(avatar),
         }
 
+    def _writes(
+        self, port: int, token: str, contacts: int, options: dict[str, Any]
+    ) -> write_bench.WriteReport:
+        """The write scenarios, sequential and under load, and the lost-increment check."""
+        runs, warmup = options["write_runs"], 3
+        seconds, clients = options["write_seconds"], options["write_clients"]
+        client = bench.Client(port, token)
+        before = write_bench.points_totals()
+        self.stdout.write(f"writes: {write_bench.PATCH_SCENARIO}, sequential")
+        patches = write_bench.patch_requests(write_bench.sample_contacts(runs + warmup, seed=1))
+        patch = write_bench.measure_requests(
+            client, patches, warmup=warmup, scenario=write_bench.PATCH_SCENARIO
+        )
+        self.stdout.write(f"writes: {write_bench.POINTS_SCENARIO}, sequential")
+        ids = [i for i, _ in write_bench.sample_contacts(runs + warmup, seed=2)]
+        changes = write_bench.points_requests(ids)
+        points = write_bench.measure_requests(
+            client, changes, warmup=warmup, scenario=write_bench.POINTS_SCENARIO
+        )
+        self.stdout.write(
+            f"writes: {clients} clients changing points for {seconds:g} s, a list reader meanwhile"
+        )
+        low, high = write_bench.id_range()
+        pick = random.Random(3)
+
+        def next_change() -> tuple[int, int]:
+            return pick.randint(low, high), pick.randint(1, write_bench.MAX_DELTA)
+
+        by_name = {s.name: s for s in SCENARIOS}
+        reads = [(name, bench.list_path(by_name[name].query)) for name in LOAD_READ_SCENARIOS]
+        load = write_bench.write_load(
+            port, token, next_change=next_change, reads=reads, seconds=seconds, clients=clients
+        )
+        increments = write_bench.IncrementCheck(
+            changes=len(changes) + load.changes,
+            applied=sum(map(write_bench.delta_of, changes)) + load.applied,
+            before=before,
+            after=write_bench.points_totals(),
+        )
+        return write_bench.WriteReport(
+            contacts,
+            self._machine(options),
+            [patch, points],
+            load,
+            increments,
+            separate_run=options["only"] == "writes",
+        )
+
+    def _write_writes(self, writes: write_bench.WriteReport, options: dict[str, Any]) -> None:
+        """Only the writes were measured: they replace the writes of the last report, whose
+        list figures stay (so does the chart, which shows only those)."""
+        base = Path(settings.BASE_DIR)
+        path = base / options["json"]
+        report: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+        report["writes"] = writes.as_json()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2) + "\n")
+        report["writes"] = writes
+        if "results" in report:
+            report["results"] = [bench.Result(**r) for r in report["results"]]
+            markdown = write_markdown(report, chart=options["chart"])
+        else:
+            markdown = writes_only_markdown(report)
+        (base / options["output"]).write_text(markdown)
+        self.stdout.write(markdown)
+
     def _sample_ids(self) -> list[int]:
         with connection.cursor() as cursor:
             cursor.execute("SELECT id FROM crm_appuser TABLESAMPLE SYSTEM (1) REPEATABLE (1)")
@@ -234,7 +351,7 @@ class Command(BaseCommand):
         self.stdout.write("avatars: micro-benchmark")
         return run_avatar_benchmark()
 
-    def _machine(self) -> dict[str, Any]:
+    def _machine(self, options: dict[str, Any]) -> dict[str, Any]:
         with connection.cursor() as cursor:
             cursor.execute("SHOW server_version")
             version = cursor.fetchone()[0]
@@ -252,6 +369,7 @@ class Command(BaseCommand):
             "postgresql": version,
             "python": platform.python_version(),
             "load_average": round(os.getloadavg()[0], 2),
+            "gunicorn_workers": options["workers"],
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         }
 
@@ -261,7 +379,10 @@ class Command(BaseCommand):
         if seed_timing.exists():
             report["seed"] = json.loads(seed_timing.read_text())
         Path(base / options["json"]).parent.mkdir(parents=True, exist_ok=True)
-        serialisable = report | {"results": bench.results_as_dicts(report["results"])}
+        serialisable = report | {
+            "results": bench.results_as_dicts(report["results"]),
+            "writes": report["writes"].as_json(),
+        }
         (base / options["json"]).write_text(json.dumps(serialisable, indent=2) + "\n")
         write_chart(report, base / options["chart"])
         markdown = write_markdown(report, chart=options["chart"])
