@@ -74,8 +74,7 @@ def _deleted(request: HttpRequest, contact_id: int) -> HttpResponse:
 def _points_changed(request: HttpRequest, contact_id: int) -> HttpResponse:
     change = parse_points_change(_body(request))
     balance = services.points_add(contact_id=contact_id, change=change)
-    body = {"id": balance.contact_id, "points": balance.points, "delta": change.delta}
-    return json_response(body, headers={"ETag": balance.etag})
+    return json_response({"id": contact_id, "points": balance, "delta": change.delta})
 
 
 def _stored_response(stored: services.StoredContact, status: int, **headers: str) -> HttpResponse:

@@ -210,7 +210,6 @@ def points_operation() -> dict[str, Any]:
             "responses": {
                 "200": {
                     "description": "The new balance.",
-                    "headers": _ETAG,
                     "content": {"application/json": {"schema": _ref("schemas", "PointsBalance")}},
                 },
                 **_BODY_ERRORS,

@@ -1,10 +1,11 @@
 """Writes to a contact: create, update, delete, and a points change. Each is one transaction
-that leaves nothing half-written, and each answers the contact's row as the list shows it.
+that leaves nothing half-written. Create and update answer the contact's row as the list
+shows it, a points change the new balance.
 
-Every write to an existing contact first locks the contact's own row, so two writes of one
-contact through the API run one after the other (and a stale If-Match is caught under the
-lock, not before it); the read model's triggers (crm/db/contactrow_sync.sql) are fired
-before the row is read back, so the answer is what the list shows after the commit.
+An update or a delete first locks the contact's own row, so two of them on one contact run
+one after the other (and a stale If-Match is caught under the lock, not before it); the
+read model's triggers (crm/db/contactrow_sync.sql) are fired before the row is read back,
+so the answer is what the list shows after the commit.
 """
 
 from __future__ import annotations
@@ -44,13 +45,6 @@ class Conflict(Exception):
 class StoredContact:
     id: int
     row: bytes  # the row as the list serialises it
-    etag: str
-
-
-@dataclass(frozen=True)
-class Balance:
-    contact_id: int
-    points: int
     etag: str
 
 
@@ -105,49 +99,22 @@ def contact_delete(*, contact_id: int, if_match: str | None) -> None:
             Address.objects.filter(pk=address_id).delete()
 
 
-# The balance changes by the delta only while it stays within 0..MAX_POINTS, in one
-# statement: the row lock makes concurrent changes queue, so no increment is lost.
-# A contact without a relationship gets one on its first change.
-POINTS_SQL = """
-INSERT INTO crm_customerrelationship AS r (appuser_id, points, created, last_activity)
-SELECT u.id, %(delta)s, now(), now() FROM crm_appuser u
- WHERE u.id = %(id)s AND %(delta)s BETWEEN 0 AND %(max)s
-ON CONFLICT (appuser_id) DO UPDATE
-   SET points = r.points + EXCLUDED.points, last_activity = now()
- WHERE r.points::bigint + EXCLUDED.points BETWEEN 0 AND %(max)s
-RETURNING points
-"""
-POINTS_SQL_NEGATIVE = """
-UPDATE crm_customerrelationship SET points = points + %(delta)s, last_activity = now()
- WHERE appuser_id = %(id)s AND points::bigint + %(delta)s BETWEEN 0 AND %(max)s
-RETURNING points
-"""
-LEDGER_SQL = """
-INSERT INTO crm_pointschange (appuser_id, delta, reason, balance, created)
-VALUES (%s, %s, %s, %s, now())
-"""
+def points_add(*, contact_id: int, change: PointsChange) -> int:
+    """Add `change.delta` (negative to spend) to the balance and log it (crm_points_add(),
+    crm/db/points.sql: one call, no transaction round trips); the new balance."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT crm_points_add(%s, %s, %s)", [contact_id, change.delta, change.reason]
+        )
+        (balance,) = cursor.fetchone()
+    if balance is None:
+        raise _points_refused(contact_id, change.delta)
+    return int(balance)
 
 
-def points_add(*, contact_id: int, change: PointsChange) -> Balance:
-    """Add `change.delta` (negative to redeem) to the balance, and log it in the ledger.
-
-    The contact's row is locked FOR KEY SHARE first: that waits for a delete of the contact
-    (and holds it off), but not for a PATCH, so points and edits do not queue on each other.
-    """
-    params = {"id": contact_id, "delta": change.delta, "max": MAX_POINTS}
-    with transaction.atomic():
-        _lock_contact(contact_id, None, "KEY SHARE")
-        with connection.cursor() as cursor:
-            cursor.execute(POINTS_SQL if change.delta > 0 else POINTS_SQL_NEGATIVE, params)
-            row = cursor.fetchone()
-            if row is None:
-                raise _points_refused(contact_id, change.delta)
-            cursor.execute(LEDGER_SQL, [contact_id, change.delta, change.reason, row[0]])
-        stored = _stored(contact_id)
-    return Balance(contact_id, row[0], stored.etag)
-
-
-def _points_refused(contact_id: int, delta: int) -> Conflict:
+def _points_refused(contact_id: int, delta: int) -> Exception:
+    if not AppUser.objects.filter(pk=contact_id).exists():
+        return ContactNotFound()
     balance = (
         CustomerRelationship.objects.filter(appuser_id=contact_id)
         .values_list("points", flat=True)
@@ -161,7 +128,6 @@ def _points_refused(contact_id: int, delta: int) -> Conflict:
 LOCK_SQL = {  # the row lock each write takes on the contact first
     "UPDATE": "SELECT address_id FROM crm_appuser WHERE id = %s FOR UPDATE",
     "NO KEY UPDATE": "SELECT address_id FROM crm_appuser WHERE id = %s FOR NO KEY UPDATE",
-    "KEY SHARE": "SELECT address_id FROM crm_appuser WHERE id = %s FOR KEY SHARE",
 }
 
 

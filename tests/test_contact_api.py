@@ -255,7 +255,6 @@ def test_points_change_the_balance_log_the_reason_and_refuse_a_negative_one(api_
     response = post(api_client, path, {"delta": 15, "reason": "purchase"})
     assert response.status_code == 200
     assert response.json() == {"id": row["id"], "points": 25, "delta": 15}
-    assert response["ETag"] == api_client.get(f"/crm/appusers/{row['id']}")["ETag"]
     refused = post(api_client, path, {"delta": -26, "reason": "redeem"})
     assert refused.status_code == 409 and params(refused) == ["delta"]
     assert post(api_client, path, {"delta": -25, "reason": "redeem"}).json()["points"] == 0
