@@ -122,7 +122,14 @@ def _list_response(
     query = resolve_patterns(query)
     count = contact_count(query)  # first: its size tells the page query how to walk
     counted = time.perf_counter() - started
-    page = contact_page(query, cursor, serialise=serialise, matches=count)
+    offset = (query.page - 1) * query.page_size if query.page else 0
+    if count.exact and count.value <= offset:
+        # The exact count says the page is empty (no match at all, or a page past the end):
+        # its rows are not looked for. Contradictory filters on unindexed patterns made the
+        # page query scan the table to find nothing (11 s for a 404 on PostgreSQL 15 at 3M).
+        page = Page(rows_json=[], first_keys=None, last_keys=None, has_more=False)
+    else:
+        page = contact_page(query, cursor, serialise=serialise, matches=count)
     page.timings["count"] = counted
     if query.page and query.page > 1 and not page.rows_json:
         return error_response("page", f"page {query.page} is past the last page", 404)

@@ -582,3 +582,18 @@ def test_a_timestamp_beyond_year_9999_in_utc_is_a_400(api_client) -> None:
     response = api_client.get("/crm/appusers?created__gt=9999-12-31T23:00:00-20:00")
     assert response.status_code == 400
     assert response.json()["errors"][0]["param"] == "created__gt"
+
+
+def test_an_empty_result_or_a_page_past_the_end_runs_no_page_query(
+    api_client, make_contact
+) -> None:
+    """When the exact count says the page is empty, its rows are not looked for (the page
+    query of contradictory unindexed patterns scanned the table to find nothing)."""
+    make_contact(last_name="Weiss")
+    none = api_client.get("/crm/appusers?last_name__icontains=hmid&last_name__startswith=Wei")
+    assert none.status_code == 200 and none.json()["results"] == []
+    assert "db;" not in none["Server-Timing"]
+    past = api_client.get("/crm/appusers?page=2")
+    assert past.status_code == 404 and past["Server-Timing"] == 'sql;desc="1"'  # the count
+    found = api_client.get("/crm/appusers?last_name__startswith=Wei")
+    assert len(found.json()["results"]) == 1 and "db;" in found["Server-Timing"]

@@ -66,3 +66,21 @@ def test_the_survey_reaches_every_field_and_lookup_and_both_ways_of_paging() -> 
     assert {q.page is None for q in queries} == {True, False}
     orderings = [dict(q.params).get("ordering", "") for q in queries]
     assert any(o.count(",") == 2 and "-" in o for o in orderings)
+
+
+def test_the_report_names_each_server_and_its_slowest_requests() -> None:
+    from crm.lib.bench_report import _survey_section
+    from crm.lib.survey import Sample, SurveyReport
+
+    report = SurveyReport(
+        7,
+        2,
+        [Sample(f"/crm/appusers?x={n}", n, 200, "db;dur=1") for n in (5.0, 120.0, 3.0)]
+        + [Sample("/crm/appusers?y", 9.0, 500, "")],
+    )
+    summary = report.summary() | {"date": "2026-12-05", "contacts": 10}
+    assert (summary["p50_ms"], summary["max_ms"], summary["over_100_ms"]) == (7.0, 120.0, 1)
+    assert summary["server_errors"] == 1
+    text = "\n".join(_survey_section({"PostgreSQL 15.20 (DATABASE_URL)": summary}))
+    assert "| PostgreSQL 15.20 (DATABASE_URL) | 2026-12-05 | 7 | 2 | 4 | 7.0 |" in text
+    assert text.index("x=120") < text.index("x=5")  # slowest first

@@ -319,11 +319,43 @@ def write_markdown(report: dict[str, Any], *, chart: str) -> str:
     writes: WriteReport | None = report.get("writes")
     if writes is not None:
         lines += _writes_section(writes)
+    lines += _survey_section(report.get("surveys", {}))
     lines += _avatar_section(report.get("avatars", {})) + _seed_section(report.get("seed"))
     notes = Path(__file__).resolve().parents[2] / "docs" / "performance-notes.md"
     if notes.exists():  # hand-written explanations, kept next to the generated numbers
         lines += ["", notes.read_text()]
     return "\n".join(lines) + "\n"
+
+
+def _survey_section(surveys: dict[str, dict[str, Any]]) -> list[str]:
+    """The random surveys (`manage.py bench --survey N --seed S`), one per server."""
+    if not surveys:
+        return []
+    lines = [
+        "## Random survey",
+        "",
+        "List queries drawn at random from the whole grammar (crm/lib/survey.py: 1-3 filters "
+        "of any field and lookup with values from the data, sometimes a search, 0-3 sort keys "
+        "in mixed directions, page sizes, a page number up to 50 or 1-4 cursor steps), each "
+        "request one sample. Goal (issue 17): p50 <= 10 ms, p99 <= 100 ms, max <= 1 s, no 5xx.",
+        "",
+        "| server | date | seed | queries | requests | p50 ms | p90 ms | p99 ms | max ms "
+        "| > 100 ms | 5xx | 4xx |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for server, s in surveys.items():
+        lines.append(
+            f"| {server} | {s['date']} | {s['seed']} | {s['queries']} | {s['requests']} "
+            f"| {s['p50_ms']:.1f} | {s['p90_ms']:.1f} | {s['p99_ms']:.1f} | {s['max_ms']:.0f} "
+            f"| {s['over_100_ms']} | {s['server_errors']} | {s['other_errors']} |"
+        )
+    for server, s in surveys.items():
+        lines += ["", f"The 10 slowest requests on {server}:", ""]
+        lines += [
+            f"- {x['ms']:.0f} ms, {x['status']}: `{x['path'][:160]}` ({x['server_timing']})"
+            for x in s["slowest"]
+        ]
+    return [*lines, ""]
 
 
 def _avatar_section(avatars: dict[str, float]) -> list[str]:

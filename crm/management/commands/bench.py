@@ -17,7 +17,7 @@ from django.db import connection
 
 from crm.auth import create_token
 from crm.benchmarking import ABLATIONS
-from crm.lib import bench, write_bench
+from crm.lib import bench, survey, write_bench
 from crm.lib.bench_report import (
     FIRST_PAGE,
     FLOOR,
@@ -130,6 +130,15 @@ class Command(BaseCommand):
             "--write-clients", type=int, default=8, help="concurrent clients of the write load"
         )
         parser.add_argument(
+            "--survey",
+            type=int,
+            default=0,
+            metavar="N",
+            help="only a random survey of N list queries drawn from the whole grammar "
+            "(crm/lib/survey.py); its figures go to the reports under this server's name",
+        )
+        parser.add_argument("--seed", type=int, default=1, help="the survey's seed")
+        parser.add_argument(
             "--write-runs",
             type=int,
             default=200,
@@ -142,7 +151,13 @@ class Command(BaseCommand):
         token = create_token(user)
         server = bench.Server(workers=options["workers"])
         try:
-            if options["only"] == "writes":
+            if options["survey"]:
+                rows = survey.sample_rows(options["seed"])
+                queries = survey.draw_queries(rows, options["survey"], options["seed"])
+                surveyed = survey.run_survey(
+                    bench.Client(server.port, token), queries, options["seed"]
+                )
+            elif options["only"] == "writes":
                 writes = self._writes(server.port, token, contacts, options)
             else:
                 scenarios = SCENARIOS + self._deep_cursor_scenarios(contacts)
@@ -151,6 +166,9 @@ class Command(BaseCommand):
                 report["writes"] = self._writes(server.port, token, contacts, options)
         finally:
             server.stop()
+        if options["survey"]:
+            self._write_survey(surveyed, contacts, options)
+            return
         if options["only"] == "writes":
             self._write_writes(writes, options)
             return
@@ -322,16 +340,45 @@ class Command(BaseCommand):
             separate_run=options["only"] == "writes",
         )
 
+    def _write_survey(
+        self, surveyed: survey.SurveyReport, contacts: int, options: dict[str, Any]
+    ) -> None:
+        """A survey replaces the last survey on the same server in the reports."""
+        summary = surveyed.summary() | {
+            "contacts": contacts,
+            "date": self._machine(options)["date"],
+        }
+        self.stdout.write(json.dumps(summary, indent=2))
+        report = self._stored_report(options)
+        report.setdefault("surveys", {})[self._server_name()] = summary
+        self._save_report(report, options)
+
+    def _server_name(self) -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            version = cursor.fetchone()[0].split()[0]
+        where = "DATABASE_URL" if os.environ.get("DATABASE_URL") else "embedded"
+        return f"PostgreSQL {version} ({where})"
+
+    def _stored_report(self, options: dict[str, Any]) -> dict[str, Any]:
+        path = Path(settings.BASE_DIR) / options["json"]
+        return json.loads(path.read_text()) if path.exists() else {}
+
     def _write_writes(self, writes: write_bench.WriteReport, options: dict[str, Any]) -> None:
         """Only the writes were measured: they replace the writes of the last report, whose
         list figures stay (so does the chart, which shows only those)."""
+        report = self._stored_report(options)
+        report["writes"] = writes.as_json()
+        self._save_report(report, options)
+
+    def _save_report(self, report: dict[str, Any], options: dict[str, Any]) -> None:
+        """docs/bench.json with a part replaced, and BENCHMARKS.md regenerated from it."""
         base = Path(settings.BASE_DIR)
         path = base / options["json"]
-        report: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-        report["writes"] = writes.as_json()
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(report, indent=2) + "\n")
-        report["writes"] = writes
+        if "writes" in report:
+            report["writes"] = write_bench.WriteReport.from_json(report["writes"])
         if "results" in report:
             report["results"] = [bench.Result(**r) for r in report["results"]]
             markdown = write_markdown(report, chart=options["chart"])
@@ -378,6 +425,8 @@ class Command(BaseCommand):
         seed_timing = base / ".data" / "seed-timing.json"
         if seed_timing.exists():
             report["seed"] = json.loads(seed_timing.read_text())
+        # surveys are run on their own (--survey), per server: a full run keeps them
+        report["surveys"] = self._stored_report(options).get("surveys", {})
         Path(base / options["json"]).parent.mkdir(parents=True, exist_ok=True)
         serialisable = report | {
             "results": bench.results_as_dicts(report["results"]),
