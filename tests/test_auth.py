@@ -293,8 +293,10 @@ def test_anonymous_unknown_path_is_401(db: None) -> None:
 
 
 def test_an_unhandled_error_is_a_json_500_without_details(
-    api_client: Client, monkeypatch: pytest.MonkeyPatch
+    api_client: Client, monkeypatch: pytest.MonkeyPatch, make_contact: Any
 ) -> None:
+    make_contact()  # a page to read (an empty result reads none)
+
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret detail: SELECT password FROM auth_user")
 
@@ -308,10 +310,12 @@ def test_an_unhandled_error_is_a_json_500_without_details(
 
 
 def test_a_programming_error_is_a_json_500_not_an_outage(
-    api_client: Client, monkeypatch: pytest.MonkeyPatch
+    api_client: Client, monkeypatch: pytest.MonkeyPatch, make_contact: Any
 ) -> None:
     """A bug in SQL is not dressed up as '503 retry later', and its SQL is not shown."""
     from django.db import connection
+
+    make_contact()  # a page to read (an empty result reads none)
 
     def bad_sql(*args: object, **kwargs: object) -> None:
         with connection.cursor() as cursor:
