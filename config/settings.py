@@ -36,8 +36,6 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.staticfiles",
-    "rest_framework",
-    "django_filters",
     "crm",
 ]
 
@@ -52,6 +50,21 @@ MIDDLEWARE = [
     "crm.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# The bench app (crm_bench/: the floor and baseline views, the X-Bench-Ablation switches)
+# with Django REST framework and django-filter, which only its baseline uses (and which are
+# dev dependencies): only for the bench's own server (crm/lib/bench.py) and the test suite
+# (tests/settings.py), with CRM_BENCH=1. Production installs none of them and routes to none.
+CRM_BENCH = env_bool("CRM_BENCH", False)
+if CRM_BENCH:
+    INSTALLED_APPS += ["rest_framework", "django_filters", "crm_bench"]
+    # last: it wraps the list view alone, after authentication (crm_bench/ablations.py)
+    MIDDLEWARE.append("crm_bench.ablations.AblationMiddleware")
+    REST_FRAMEWORK = {
+        "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+        "UNAUTHENTICATED_USER": None,
+        "EXCEPTION_HANDLER": "crm_bench.baseline.errors_exception_handler",
+    }
 
 # django-silk, the challenge's profiler, for local profiling only: SILK=1 (then migrate).
 SILK = env_bool("SILK", False)
@@ -78,7 +91,6 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = env_str("DATABASE_URL") or embedded_pg.ensure_running()
-BENCH_ABLATIONS = env_bool("CRM_BENCH_ABLATIONS", False)  # see crm/benchmarking.py
 STATEMENT_TIMEOUT_MS = env_int("STATEMENT_TIMEOUT_MS", 5000, minimum=0)
 _database = parse_database_url(DATABASE_URL)
 _database["OPTIONS"].setdefault("connect_timeout", "2")  # fail fast when the server is down
@@ -150,10 +162,4 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
-}
-
-REST_FRAMEWORK = {
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "UNAUTHENTICATED_USER": None,
-    "EXCEPTION_HANDLER": "crm.baseline.errors_exception_handler",
 }

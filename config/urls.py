@@ -8,5 +8,8 @@ urlpatterns = [
     path("", include("crm.urls")),
 ]
 
+if settings.CRM_BENCH:  # the bench's floor and baseline views (config/settings.py)
+    urlpatterns.append(path("", include("crm_bench.urls")))
+
 if settings.SILK:  # local profiling only (config/settings.py)
     urlpatterns.append(path("silk/", include("silk.urls", namespace="silk")))

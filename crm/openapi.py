@@ -3,6 +3,9 @@ filters (crm.fields) and the same limits the parser enforces (crm.params), so th
 parameters cannot drift from the accepted ones (tests/test_openapi.py checks both ways).
 
 Pure: no Django, no database; `build_schema()` returns a plain dict, cached by the view.
+It documents the production API only: the bench app's views (/crm/appusers/floor and
+/crm/appusers/baseline, crm_bench/) are not part of it, served or not; the baseline's
+operation is in crm_bench/openapi.py, for the bench's own tests.
 """
 
 from __future__ import annotations
@@ -365,16 +368,6 @@ def component_schemas() -> dict[str, Schema]:
                 "results": {"type": "array", "items": _ref("schemas", "Contact")},
             },
         },
-        "BaselinePage": {
-            "type": "object",
-            "required": ["count", "next", "previous", "results"],
-            "properties": {
-                "count": {"type": "integer", "minimum": 0},
-                "next": {"type": ["string", "null"], "format": "uri"},
-                "previous": {"type": ["string", "null"], "format": "uri"},
-                "results": {"type": "array", "items": _ref("schemas", "Contact")},
-            },
-        },
         "Errors": {
             "type": "object",
             "required": ["errors"],
@@ -477,30 +470,6 @@ def _list_operation() -> Schema:
                 "content": {"application/json": {"schema": _ref("schemas", "ContactPage")}},
             },
             **_STANDARD,
-            "404": _errors("`page` is past the last page."),
-        },
-    }
-
-
-def _baseline_operation() -> Schema:
-    names = ["page", "page_size", "search", "ordering"]
-    names += [n for f in FIELDS.values() for n, _ in filter_names(f) if n != f"{f.name}__exact"]
-    return {
-        "tags": ["contacts"],
-        "operationId": "listAppusersBaseline",
-        "summary": "The unoptimised reference list (Django REST framework)",
-        "description": "The list as typically first written with Django REST framework and "
-        "django-filter, kept only as the yardstick the optimised list is measured against. "
-        "Unlike `/crm/appusers` it silently ignores unknown or invalid parameters, `search` "
-        "is case- but not accent-insensitive, `ordering` has no `id` tie-break, there are "
-        "no cursors and every page costs an exact COUNT.",
-        "parameters": _param_refs(names),
-        "responses": {
-            "200": {
-                "description": "One page of contacts.",
-                "content": {"application/json": {"schema": _ref("schemas", "BaselinePage")}},
-            },
-            "401": _ref("responses", "Unauthorized"),
             "404": _errors("`page` is past the last page."),
         },
     }
@@ -701,7 +670,6 @@ def build_schema(session_cookie: str = "sessionid") -> Schema:
             "/crm/appusers": {"get": _list_operation(), "post": create_operation()},
             "/crm/appusers/{id}": contact_operations(),
             "/crm/appusers/{id}/points": points_operation(),
-            "/crm/appusers/baseline": {"get": _baseline_operation()},
             "/crm/appusers/export.csv": {"get": exports["csv"]},
             "/crm/appusers/export.ndjson": {"get": exports["ndjson"]},
             "/crm/appusers/{id}/avatar.svg": {"get": _avatar_operation("svg")},

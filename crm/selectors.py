@@ -46,8 +46,6 @@ from crm.sql import (
 
 AVATAR_URL_SQL = "'/crm/appusers/' || id || '/avatar.svg'"
 ROW_JSON = row_json_sql(AVATAR_URL_SQL)
-# Only for the bench's ablations (SERIALISERS): the same row as plain columns.
-ROW_COLUMNS = ", ".join(f.column for f in FIELDS.values())
 
 
 @dataclass
@@ -653,64 +651,32 @@ def reversed_keys(keys: list[OrderKey]) -> list[OrderKey]:
     return [OrderKey(k.field, not k.descending) for k in keys]
 
 
-# Only for the bench's ablations (crm/benchmarking.py): a page row from ROW_COLUMNS as JSON
-# built in Python, its address and relationship taken from the row (python-json) or each read
-# by a query of its own, as an ORM without select_related does (per-row-queries).
-RELATED = {  # part of the row: (its table, the column that holds the contact's key)
-    "address": ("crm_address", "id"),
-    "relationship": ("crm_customerrelationship", "appuser_id"),
-}
+@dataclass(frozen=True)
+class RowSerialiser:
+    """Page rows serialised in Python from the values `columns` (a select list) reads,
+    instead of as the JSON PostgreSQL builds (ROW_JSON). The list never makes one: only the
+    bench's ablations do (crm_bench/ablations.py), to measure what that JSON saves."""
 
-
-def _python_json(values: tuple[Any, ...]) -> bytes:
-    row = dict(zip(FIELDS, values, strict=True))
-    contact: dict[str, Any] = {k: v for k, v in row.items() if "__" not in k}
-    for part in RELATED:
-        contact[part] = {
-            k.partition("__")[2]: v for k, v in row.items() if k.startswith(f"{part}__")
-        }
-    if contact["relationship"]["id"] is None:
-        contact["relationship"] = None
-    return _with_avatar(contact)
-
-
-def _per_row_json(values: tuple[Any, ...]) -> bytes:
-    row = dict(zip(FIELDS, values, strict=True))
-    contact: dict[str, Any] = {k: v for k, v in row.items() if "__" not in k}
-    keys = {"address": row["address__id"], "relationship": row["id"]}
-    for part, (table, key) in RELATED.items():
-        columns = [k.partition("__")[2] for k in FIELDS if k.startswith(f"{part}__")]
-        with connection.cursor() as db:
-            db.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE {key} = %s", [keys[part]])
-            found = db.fetchone()
-        contact[part] = dict(zip(columns, found, strict=True)) if found else None
-    return _with_avatar(contact)
-
-
-def _with_avatar(contact: dict[str, Any]) -> bytes:
-    contact["avatar_url"] = f"/crm/appusers/{contact['id']}/avatar.svg"
-    return orjson.dumps(contact, option=orjson.OPT_UTC_Z)
-
-
-SERIALISERS = {"python-json": _python_json, "per-row-queries": _per_row_json}
+    columns: str
+    write: Callable[[tuple[Any, ...]], bytes]
 
 
 def page_sql(
     query: ListQuery,
     cursor: Cursor | None = None,
     *,
-    python_json: bool = False,
+    row: str = ROW_JSON,
     matches: Count | None = None,
     fetch: Fetch = fetch_rows,
 ) -> tuple[str, Any]:
     """The statement for a page's rows (also EXPLAINed by the plan guard test); `matches`,
     the count of the same filters, sizes the walk of the sort index. A multi-key order first
-    `fetch`es the first keys of the page (see _RowRanges._by_groups)."""
+    `fetch`es the first keys of the page (see _RowRanges._by_groups). `row` is what each row
+    selects after its sort keys."""
     backwards = cursor is not None and cursor.backwards
     keys = reversed_keys(query.ordering) if backwards else query.ordering
     ranges = _RowRanges(query, matches, Binder(), fetch)
     offset = (query.page - 1) * query.page_size if query.page else 0
-    row = ROW_COLUMNS if python_json else ROW_JSON
     after = cursor.values if cursor else None
     sql = _rows_sql(ranges, keys, after, offset=offset, row=row)
     return sql, ranges.bind.params
@@ -720,13 +686,14 @@ def contact_page(
     query: ListQuery,
     cursor: Cursor | None = None,
     *,
-    serialise: Callable[[tuple[Any, ...]], bytes] | None = None,
+    serialiser: RowSerialiser | None = None,
     matches: Count | None = None,
 ) -> Page:
     """The rows of one page: by page number (OFFSET) or after/before a keyset cursor, as
-    JSON built by PostgreSQL (or, for the bench's ablations, by one of SERIALISERS)."""
+    JSON built by PostgreSQL (or by a `serialiser`: the bench's ablations only)."""
     started = time.perf_counter()
-    sql, params = page_sql(query, cursor, python_json=serialise is not None, matches=matches)
+    row = serialiser.columns if serialiser else ROW_JSON
+    sql, params = page_sql(query, cursor, row=row, matches=matches)
     rows = fetch_rows(sql, params)
     elapsed = time.perf_counter() - started
     has_more = len(rows) > query.page_size
@@ -735,7 +702,7 @@ def contact_page(
         rows.reverse()
     n = len(query.ordering)
     return Page(
-        rows_json=[serialise(row[n:]) if serialise else row[n] for row in rows],
+        rows_json=[serialiser.write(r[n:]) if serialiser else r[n] for r in rows],
         first_keys=list(rows[0][:n]) if rows else None,
         last_keys=list(rows[-1][:n]) if rows else None,
         has_more=has_more,

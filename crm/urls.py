@@ -1,6 +1,6 @@
 from django.urls import path
 
-from crm import avatar_views, baseline, contact_views, dashboard, export_views, floor, views
+from crm import avatar_views, contact_views, dashboard, export_views, views
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -17,8 +17,6 @@ urlpatterns = [
     path("crm/docs", export_views.docs, name="api-docs"),
     path("crm/appusers/export.csv", export_views.export_csv, name="appuser-export-csv"),
     path("crm/appusers/export.ndjson", export_views.export_ndjson, name="appuser-export-ndjson"),
-    path("crm/appusers/floor", floor.appuser_floor, name="appuser-floor"),
-    path("crm/appusers/baseline", baseline.BaselineAppUserList.as_view(), name="appuser-baseline"),
     path("crm/appusers/<int:contact_id>/avatar.svg", avatar_views.avatar_svg, name="avatar-svg"),
     path("crm/appusers/<int:contact_id>/avatar.png", avatar_views.avatar_png, name="avatar-png"),
 ]

@@ -1,5 +1,6 @@
-"""GET /crm/appusers/baseline, the naive DRF version: same answers as the optimised list on
-small data, and the N+1 queries that make it the yardstick."""
+"""GET /crm/appusers/baseline, the naive DRF version (crm_bench/baseline.py, installed by the
+test settings): same answers as the optimised list on small data, and the N+1 queries that
+make it the yardstick."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from openapi_spec_validator import validate
 
 from crm.models import AppUser
+from crm_bench.openapi import PATH, schema_with_baseline
 
-OPTIMISED, BASELINE = "/crm/appusers", "/crm/appusers/baseline"
+OPTIMISED, BASELINE = "/crm/appusers", PATH
 
 
 @pytest.fixture(autouse=True)
@@ -123,3 +126,15 @@ def test_a_year_the_orm_cannot_build_is_a_400(
 def test_years_at_the_edges_still_filter(api_client: Client, contacts: list[AppUser]) -> None:
     for year in ("1", "9999"):
         assert api_client.get(BASELINE, {"created__year": year}).status_code == 200
+
+
+def test_answers_have_the_documented_shapes(api_client: Client, contacts: list[AppUser]) -> None:
+    """As the bench documents the baseline (crm_bench/openapi.py): a valid OpenAPI 3.1
+    document with it, its page's fields, and its errors in the project's body."""
+    schema = schema_with_baseline()
+    validate(schema)
+    page = schema["components"]["schemas"]["BaselinePage"]
+    assert set(_page(api_client, BASELINE, {})) == set(page["properties"])
+    response = api_client.get(BASELINE, {"page": "99"})
+    assert response.status_code == 404
+    assert set(response.json()) == {"errors"}

@@ -1,6 +1,14 @@
-"""Settings helpers fail loudly on bad values; DATABASE_URL parsing."""
+"""Settings helpers fail loudly on bad values; DATABASE_URL parsing; production settings
+leave the bench app (CRM_BENCH) out."""
 
 from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,3 +55,81 @@ def test_database_url_with_a_socket_directory() -> None:
 def test_database_url_rejects_other_engines() -> None:
     with pytest.raises(ImproperEnvironment, match="scheme"):
         parse_database_url("mysql://root@localhost/crm")
+
+
+# -- the bench app: installed with CRM_BENCH=1 only ------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_APPS = {"crm_bench", "rest_framework", "django_filters"}
+BENCH_PATHS = ("/crm/appusers/floor", "/crm/appusers/baseline")
+# In a fresh interpreter (the test suite's own settings install the bench app): the settings,
+# which bench paths resolve once the whole URLconf is loaded, and which bench modules the
+# production code paths imported along the way.
+INSPECT = """
+import json, sys, django
+from django.conf import settings
+django.setup()
+from django.urls import Resolver404, resolve
+import config.wsgi, crm.contact_views, crm.export_views, crm.views
+paths, apps = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+
+def resolves(path):
+    try:
+        resolve(path)
+    except Resolver404:
+        return False
+    return True
+
+print(json.dumps({
+    "apps": settings.INSTALLED_APPS,
+    "middleware": settings.MIDDLEWARE,
+    "has_rest_framework_settings": hasattr(settings, "REST_FRAMEWORK"),
+    "resolves": {path: resolves(path) for path in paths},
+    "list_resolves": resolves("/crm/appusers"),
+    "modules": sorted(m for m in sys.modules if m.split(".")[0] in apps),
+}))
+"""
+
+
+def _inspect(**env: str) -> subprocess.CompletedProcess[str]:
+    clean = {
+        k: v for k, v in os.environ.items() if k not in ("CRM_BENCH", "DJANGO_SETTINGS_MODULE")
+    }
+    return subprocess.run(
+        [sys.executable, "-c", INSPECT, json.dumps(BENCH_PATHS), json.dumps(sorted(BENCH_APPS))],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env=clean | {"DJANGO_SETTINGS_MODULE": "config.settings"} | env,
+    )  # fmt: skip
+
+
+def _settings(**env: str) -> dict[str, Any]:
+    run = _inspect(**env)
+    assert run.returncode == 0, run.stderr
+    found: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
+    return found
+
+
+@pytest.mark.parametrize("env", [{}, {"CRM_BENCH": ""}, {"CRM_BENCH": "0"}])
+def test_production_settings_have_no_bench(env: dict[str, str]) -> None:
+    """Neither the bench app nor DRF and django-filter, no ablation middleware, no floor or
+    baseline route (a 404), and nothing the URLconf and the views import loads them."""
+    found = _settings(**env)
+    assert not BENCH_APPS & set(found["apps"])
+    assert not [m for m in found["middleware"] if m.startswith("crm_bench.")]
+    assert not found["has_rest_framework_settings"]
+    assert found["resolves"] == dict.fromkeys(BENCH_PATHS, False)
+    assert found["list_resolves"]
+    assert found["modules"] == []
+
+
+def test_crm_bench_installs_the_bench_app() -> None:
+    found = _settings(CRM_BENCH="1")
+    assert set(found["apps"]) >= BENCH_APPS
+    assert found["middleware"][-1] == "crm_bench.ablations.AblationMiddleware"
+    assert found["resolves"] == dict.fromkeys(BENCH_PATHS, True)
+
+
+def test_a_bad_crm_bench_fails_at_start_up() -> None:
+    run = _inspect(CRM_BENCH="maybe")
+    assert run.returncode != 0
+    assert "CRM_BENCH='maybe'" in run.stderr

@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from django.conf import settings
 
-from crm.benchmarking import HEADER
+from crm_bench.ablations import HEADER
 
 
 @dataclass(frozen=True)
@@ -59,12 +59,12 @@ def free_port() -> int:
 
 
 class Server:
-    """gunicorn with 2 workers, as `make run` serves, plus the bench's own switches."""
+    """gunicorn with 2 workers, as `make run` serves, plus the bench app (crm_bench/)."""
 
     def __init__(self, workers: int = 2) -> None:
         self.port = free_port()
         env = os.environ | {
-            "CRM_BENCH_ABLATIONS": "1",
+            "CRM_BENCH": "1",  # installs the floor, the baseline and the ablations
             "STATEMENT_TIMEOUT_MS": "120000",
             "DATABASE_URL": settings.DATABASE_URL,
         }

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from crm.benchmarking import ABLATIONS
 from crm.lib.bench import Result
 from crm.lib.write_bench import MAX_DELTA, WriteReport
+from crm_bench.ablations import ABLATIONS
 
 GOAL_P50_MS, GOAL_P95_MS, GOAL_DEEP_PAGE_MS = 10.0, 30.0, 100.0
 GOAL_WRITE_P50_MS, GOAL_WRITE_P95_MS = 5.0, 15.0

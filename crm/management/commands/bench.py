@@ -16,7 +16,6 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection
 
 from crm.auth import create_token
-from crm.benchmarking import ABLATIONS
 from crm.lib import bench, survey, write_bench
 from crm.lib.bench_report import (
     FIRST_PAGE,
@@ -27,6 +26,7 @@ from crm.lib.bench_report import (
 )
 from crm.pagination import encode_cursor
 from crm.params import parse_ordering
+from crm_bench.ablations import ABLATIONS
 
 SCENARIOS = [
     bench.Scenario(FIRST_PAGE, "", ""),

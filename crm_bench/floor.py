@@ -1,6 +1,7 @@
-"""The practical floor of this stack, for `manage.py bench` only: a minimal view that runs
-one raw SQL page query and serialises its rows with orjson (no filters, no count, no
-validation). The list API's throughput is reported as a ratio of this view's."""
+"""The practical floor of this stack, for `manage.py bench` only: GET /crm/appusers/floor
+(routed only when the bench app is installed), a minimal view that runs one raw SQL page
+query and serialises its rows with orjson (no filters, no count, no validation). The list
+API's throughput is reported as a ratio of this view's."""
 
 from __future__ import annotations
 

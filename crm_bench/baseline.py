@@ -1,4 +1,4 @@
-"""The naive "before" of the contact list: GET /crm/appusers/baseline.
+"""The naive "before" of the contact list: GET /crm/appusers/baseline (bench app only).
 
 This is the list as it is typically first written with Django REST framework: a
 ListAPIView over `AppUser.objects.all()`, nested ModelSerializers for the address and the
@@ -7,7 +7,8 @@ PageNumberPagination with an exact COUNT(*). It is deliberately NOT optimised (n
 select_related/prefetch_related, no read model, OFFSET paging, no tie-break beyond what the
 client asks for): every row costs one query for its address and one for its relationship
 (N+1), and every page costs a full COUNT. It is kept only as the yardstick that the
-optimised list (crm/views.py) is measured and compared against; do not "fix" it.
+optimised list (crm/views.py) is measured and compared against; do not "fix" it. Its
+parameters are documented in crm_bench/openapi.py, not in the served API document.
 
 Differences from the optimised list, by design of the typical version: unknown or invalid
 parameters are silently ignored (django-filter and OrderingFilter drop what they do not

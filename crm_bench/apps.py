@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CrmBenchConfig(AppConfig):
+    name = "crm_bench"
+    verbose_name = "CRM bench (floor, baseline, ablations)"
