@@ -18,7 +18,7 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 
-from crm.contact_input import MAX_POINTS, ContactInput, PointsChange
+from crm.contact_input import MAX_POINTS, RELATIONSHIP, ContactInput, PointsChange
 from crm.models import Address, AppUser, CustomerRelationship
 from crm.readmodel import sync_now
 from crm.selectors import contact_row
@@ -162,10 +162,18 @@ def _update_address(contact_id: int, address_id: int, changes: dict[str, Any]) -
 
 
 def _put_relationship(contact_id: int, changes: dict[str, Any]) -> None:
-    if not CustomerRelationship.objects.filter(appuser_id=contact_id).update(**changes):
-        CustomerRelationship.objects.create(
-            appuser_id=contact_id, **({"points": 0, "last_activity": None} | changes)
-        )
+    """Change the given fields of the contact's relationship, or create it with them
+    (points 0 by default). One upsert: a points change may create it at the same moment."""
+    assert set(changes) <= set(RELATIONSHIP.fields)  # names reach SQL from the registry only
+    values = {"points": 0, "last_activity": None} | changes
+    update = ", ".join(f"{name} = EXCLUDED.{name}" for name in changes)
+    sql = (
+        "INSERT INTO crm_customerrelationship (appuser_id, points, created, last_activity) "
+        "VALUES (%s, %s, now(), %s) ON CONFLICT (appuser_id) "
+        + (f"DO UPDATE SET {update}" if update else "DO NOTHING")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [contact_id, values["points"], values["last_activity"]])
 
 
 def _stored(contact_id: int) -> StoredContact:

@@ -308,3 +308,16 @@ def test_undeclared_methods_are_405(api_client) -> None:
     assert api_client.put("/crm/appusers/1").status_code == 405
     assert api_client.delete("/crm/appusers").status_code == 405
     assert api_client.get("/crm/appusers/1/points").status_code == 405
+
+
+def test_patch_with_an_empty_relationship_or_address_changes_nothing(api_client) -> None:
+    row = post(api_client, "/crm/appusers", NEW).json()
+    path = f"/crm/appusers/{row['id']}"
+    bodies: list[dict[str, Any]] = [{"relationship": {}}, {"address": {}}, {}]
+    for body in bodies:
+        response = patch(api_client, path, body)
+        assert response.status_code == 200, (body, response.content)
+        assert response.json() == row
+    assert patch(api_client, path, {"relationship": None}).json()["relationship"] is None
+    created = patch(api_client, path, {"relationship": {}}).json()["relationship"]
+    assert (created["points"], created["last_activity"]) == (0, None)
