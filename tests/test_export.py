@@ -406,7 +406,7 @@ def test_a_statement_that_fails_before_the_first_row_is_an_errors_body_not_a_str
     limit hit before them answers 503 with the errors body and Retry-After, not a 200 whose
     stream then breaks."""
     make_contact()
-    slow = ("COPY (SELECT pg_sleep(0.5)) TO STDOUT", [])
+    slow: tuple[str, list[Any]] = ("COPY (SELECT pg_sleep(0.5)) TO STDOUT", [])
     monkeypatch.setattr("crm.export.csv_copy_sql", lambda query: slow)
     monkeypatch.setattr("crm.export.ndjson_copy_sql", lambda query: slow)
     monkeypatch.setattr("crm.export.statement_timeout_ms", lambda: 50)
@@ -422,7 +422,7 @@ def test_a_failure_after_the_first_rows_aborts_the_stream_visibly(
     iterator, and the WSGI server aborts the connection, so the client's chunked body lacks
     its final chunk. It is never swallowed into a short file that looks complete."""
     make_contact()
-    failing = (
+    failing: tuple[str, list[Any]] = (
         "COPY (SELECT CASE WHEN g < 50000 THEN repeat('x', 100) ELSE (1 / (g - g))::text END"
         " FROM generate_series(1, 60000) g) TO STDOUT",
         [],
