@@ -144,43 +144,38 @@ class CrlfLineEnds:
 
 def stream_copy(sql: str, params: list[Any], *, head: bytes = b"",
                 convert: CrlfLineEnds | None = None) -> Iterator[bytes]:  # fmt: skip
-    """Run `sql` (a COPY ... TO STDOUT) and yield `head` with its first output, then its
-    output in chunks of about CHUNK_BYTES.
+    """Yield `head`, then run `sql` (a COPY ... TO STDOUT) and yield its output in chunks of
+    about CHUNK_BYTES.
 
-    The first next() returns only once PostgreSQL has sent its first rows (or the whole, empty
-    result): the view calls it before the response starts, so a statement that fails up to
-    then (a time limit, the database gone) answers the JSON errors body with its status
-    instead of a 200 whose stream breaks. A failure after that can no longer change the
-    status: the exception aborts the transfer, so the client sees the chunked body end
-    without its final empty chunk (tests/test_export.py), never a complete-looking file.
+    Nothing touches the database before the second next(): by then Django's response
+    middleware is done, so nothing else can need the connection while the COPY holds it.
+    `head` goes out before the query even starts, so a CSV client sees its first bytes at
+    once even when PostgreSQL must sort every matching row before sending the first one.
     """
+    if head:
+        yield head
     with transaction.atomic(), connection.cursor() as cursor:
         local = export_settings()  # SET LOCAL: they end with this transaction
         calls = ", ".join(f"set_config('{name}', %s, true)" for name in local)
         cursor.execute(f"SELECT {calls}", list(local.values()))
         buffer = bytearray()
-        started = False
+        first = True
         try:  # the raw psycopg COPY, its errors mapped to Django's as any query's are
             with connection.wrap_database_errors, cursor.cursor.copy(sql, params) as copy:
                 for data in copy:
                     buffer += data
-                    if not started or len(buffer) >= CHUNK_BYTES:  # the first rows at once
-                        chunk = convert(bytes(buffer)) if convert else bytes(buffer)
-                        yield chunk if started else head + chunk
-                        started = True
+                    if first or len(buffer) >= CHUNK_BYTES:  # the first rows at once
+                        first = False
+                        yield convert(bytes(buffer)) if convert else bytes(buffer)
                         buffer.clear()
         except GeneratorExit:
             logger.info("export closed by the client before the end; COPY cancelled")
             raise
         except Exception:
-            if started:
-                logger.exception("export failed after the response started; transfer aborted")
+            logger.exception("export failed after the response started; transfer aborted")
             raise
-        tail = convert(bytes(buffer)) if convert else bytes(buffer)
-        if not started:
-            yield head + tail  # no rows: the head alone
-        elif tail:
-            yield tail
+        if buffer:
+            yield convert(bytes(buffer)) if convert else bytes(buffer)
 
 
 def csv_header(*, bom: bool = False) -> bytes:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
-from itertools import chain
 
 import orjson
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -97,14 +96,14 @@ def _export(request: HttpRequest, fmt: str) -> HttpResponseBase:
         query, bom = parse_export_params(dict(request.GET.lists()), allow_bom=fmt == "csv")
     except InvalidParams as invalid:
         return errors_response(invalid.errors)
-    stream = export.csv_stream(query, bom=bom) if fmt == "csv" else export.ndjson_stream(query)
-    try:  # the COPY's first rows, before the response starts (crm/export.py stream_copy)
-        first = next(stream)
+    try:  # the COPY itself starts with the stream; fail with 503 now if it cannot
+        connection.ensure_connection()
     except DatabaseError as error:
         return database_error_response(error)
-    content_type = {"csv": "text/csv; charset=utf-8; header=present",
-                    "ndjson": "application/x-ndjson"}[fmt]  # fmt: skip
-    return _streaming(chain([first], stream), content_type, fmt)
+    if fmt == "csv":
+        stream = export.csv_stream(query, bom=bom)
+        return _streaming(stream, "text/csv; charset=utf-8; header=present", "csv")
+    return _streaming(export.ndjson_stream(query), "application/x-ndjson", "ndjson")
 
 
 @require_GET

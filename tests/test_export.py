@@ -398,29 +398,13 @@ def test_csv_header_is_what_copy_would_write(db: None) -> None:
     assert csv_header(bom=True) == BOM + csv_header()
 
 
-@pytest.mark.parametrize("path", [CSV, NDJSON])
-def test_a_statement_that_fails_before_the_first_row_is_an_errors_body_not_a_stream(
-    api_client: Client, make_contact: Any, monkeypatch: pytest.MonkeyPatch, path: str
-) -> None:
-    """The COPY's first rows are read before the response starts (crm/export.py): a time
-    limit hit before them answers 503 with the errors body and Retry-After, not a 200 whose
-    stream then breaks."""
-    make_contact()
-    slow: tuple[str, list[Any]] = ("COPY (SELECT pg_sleep(0.5)) TO STDOUT", [])
-    monkeypatch.setattr("crm.export.csv_copy_sql", lambda query: slow)
-    monkeypatch.setattr("crm.export.ndjson_copy_sql", lambda query: slow)
-    monkeypatch.setattr("crm.export.statement_timeout_ms", lambda: 50)
-    response = api_client.get(path)
-    assert response.status_code == 503 and not response.streaming
-    assert response.json()["errors"] and response["Retry-After"]
-
-
 def test_a_failure_after_the_first_rows_aborts_the_stream_visibly(
     api_client: Client, make_contact: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """After the first bytes the status is sent: a failure then raises out of the body's
     iterator, and the WSGI server aborts the connection, so the client's chunked body lacks
-    its final chunk. It is never swallowed into a short file that looks complete."""
+    its final chunk (docs/export.md). It is never swallowed into a short file that looks
+    complete."""
     make_contact()
     failing: tuple[str, list[Any]] = (
         "COPY (SELECT CASE WHEN g < 50000 THEN repeat('x', 100) ELSE (1 / (g - g))::text END"
