@@ -178,6 +178,15 @@ def measure(
     )
 
 
+async def exchange(port: int, request: bytes) -> bytes:
+    """One raw HTTP request on a connection of its own, and the whole answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    answer = await reader.read()  # to EOF: the server closes the connection
+    writer.close()
+    return answer
+
+
 def throughput(
     port: int, token: str, next_path: Callable[[], str], *, seconds: float, concurrency: int
 ) -> float:
@@ -201,11 +210,8 @@ async def _throughput(
         done = 0
         while time.monotonic() < stop_at:
             path = next_path()
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
             head = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
-            writer.write(head.encode())
-            answer = await reader.read()  # to EOF: the server closes the connection
-            writer.close()
+            answer = await exchange(port, head.encode())
             if answer[9:12] != b"200":
                 raise RuntimeError(f"{path}: {answer[:200]!r}")
             done += 1

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from django.db import connection
 
-from crm.lib.bench import Client, Result, percentile
+from crm.lib.bench import Client, Result, exchange, percentile
 
 REASON = "manage.py bench"
 MAX_DELTA = 10  # deltas are 1..MAX_DELTA: never refused, and the seeded data stays valid
@@ -216,14 +216,6 @@ def write_load(
     return asyncio.run(_write_load(port, token, next_change, reads, seconds, clients))
 
 
-async def _exchange(port: int, request: bytes) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(request)
-    answer = await reader.read()  # to EOF: the server closes the connection
-    writer.close()
-    return answer
-
-
 async def _write_load(
     port: int,
     token: str,
@@ -245,7 +237,7 @@ async def _write_load(
             contact_id, delta = next_change()
             request = http_request("POST", points_path(contact_id), token, points_body(delta))
             sent = time.perf_counter()
-            answer = await _exchange(port, request)
+            answer = await exchange(port, request)
             write_ms.append((time.perf_counter() - sent) * 1000)
             status = status_of(answer)
             if status not in tally:
@@ -260,7 +252,7 @@ async def _write_load(
             name, path = reads[n % len(reads)]
             n += 1
             sent = time.perf_counter()
-            answer = await _exchange(port, http_request("GET", path, token))
+            answer = await exchange(port, http_request("GET", path, token))
             read_ms[name].append((time.perf_counter() - sent) * 1000)
             if status_of(answer) != 200:
                 raise RuntimeError(f"{path}: {answer[:300]!r}")
