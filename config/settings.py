@@ -5,9 +5,9 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from config import embedded_pg
-from config.database import parse_database_url
-from config.env import env_bool, env_int, env_str
+from config import embedded_pg, replication
+from config.database import parse_database_url, parse_replica_urls
+from config.env import ImproperEnvironment, env_bool, env_int, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = BASE_DIR / ".data"
@@ -90,7 +90,19 @@ TEMPLATES = [
     },
 ]
 
-DATABASE_URL = env_str("DATABASE_URL") or embedded_pg.ensure_running()
+# REPLICAS=N: the embedded primary and N streaming replicas of config/replication.py, in a
+# directory of their own (the default server keeps wal_level=minimal for a fast seed).
+REPLICAS = env_int("REPLICAS", 0, maximum=4)
+if REPLICAS and (env_str("DATABASE_URL") or env_str("DATABASE_REPLICA_URLS")):
+    raise ImproperEnvironment(
+        "REPLICAS=N runs its own embedded primary and replicas; with DATABASE_URL, name the "
+        "replicas in DATABASE_REPLICA_URLS instead"
+    )
+if REPLICAS:
+    DATABASE_URL, _replica_urls = replication.ensure_cluster(replicas=REPLICAS)
+else:
+    DATABASE_URL = env_str("DATABASE_URL") or embedded_pg.ensure_running()
+    _replica_urls = [env_str("DATABASE_REPLICA_URLS")]
 STATEMENT_TIMEOUT_MS = env_int("STATEMENT_TIMEOUT_MS", 5000, minimum=0)
 _database = parse_database_url(DATABASE_URL)
 _database["OPTIONS"].setdefault("connect_timeout", "2")  # fail fast when the server is down
@@ -118,15 +130,27 @@ SESSION_SETTINGS = {
     "jit": "off",
 }
 _database["OPTIONS"]["options"] = " ".join(f"-c {k}={v}" for k, v in SESSION_SETTINGS.items())
+_connection = {
+    "CONN_MAX_AGE": env_int("CONN_MAX_AGE", 600),
+    "CONN_HEALTH_CHECKS": True,  # a connection broken by a restart is replaced, not reused
+}
 DATABASES = {
     "default": {
         **_database,
-        "CONN_MAX_AGE": env_int("CONN_MAX_AGE", 600),
-        "CONN_HEALTH_CHECKS": True,  # a connection broken by a restart is replaced, not reused
+        **_connection,
         # lets two test runs share one server (default: test_<NAME>)
         "TEST": {"NAME": env_str("TEST_DATABASE_NAME") or None},
     }
 }
+# Read replicas (crm/replicas.py routes the list's reads to them): replica_1, replica_2, ...
+# with the primary's connection options. Under test they mirror the test database.
+for _number, _replica in enumerate(parse_replica_urls(",".join(_replica_urls)), start=1):
+    _replica["OPTIONS"] = {**_database["OPTIONS"], **_replica["OPTIONS"]}
+    DATABASES[f"replica_{_number}"] = {**_replica, **_connection, "TEST": {"MIRROR": "default"}}
+REPLICA_ALIASES = [alias for alias in DATABASES if alias != "default"]
+# A replica further behind the primary than this is skipped until it catches up.
+REPLICA_MAX_LAG_MS = env_int("REPLICA_MAX_LAG_MS", 1000, minimum=100, maximum=3_600_000)
+DATABASE_ROUTERS = ["crm.replicas.ReplicaRouter"] if REPLICA_ALIASES else []
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -22,6 +22,7 @@ from django.utils.functional import SimpleLazyObject
 
 from crm.middleware import PAGE_PATHS, database_error_response
 from crm.models import ApiToken
+from crm.replicas import USER_ID_ATTR
 from crm.responses import error_response
 
 # The only paths open to anonymous requests (tests/test_urls_require_auth.py checks every
@@ -112,6 +113,7 @@ class AuthenticationRequiredMiddleware:
                 return _unauthorized("the bearer token is invalid or revoked")
             # Loaded only if a view asks for it; the list and avatar views never do.
             request.user = cast(User, SimpleLazyObject(partial(_user_or_anonymous, user_id)))
+            setattr(request, USER_ID_ATTR, user_id)  # read-your-writes keys on it
             # A cross-site page cannot set the Authorization header (no CORS here), so unlike
             # the session cookie a token carries no ambient authority: no CSRF check needed.
             setattr(request, "_dont_enforce_csrf_checks", True)  # noqa: B010

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from crm import services
+from crm import replicas, services
 from crm.contact_input import MAX_BODY_BYTES, parse_contact, parse_points_change
 from crm.params import InvalidParams
 from crm.responses import error_response, errors_response, json_response, raw_json_response
@@ -108,7 +108,7 @@ def _handled(request: HttpRequest, write: Callable[[], HttpResponse]) -> HttpRes
     if contact_id is not None and not _is_bigint(contact_id):
         return error_response("id", NOT_FOUND, 404)
     try:
-        return write()
+        response = write()
     except InvalidParams as invalid:
         return errors_response(invalid.errors)
     except _TooLarge:
@@ -119,6 +119,8 @@ def _handled(request: HttpRequest, write: Callable[[], HttpResponse]) -> HttpRes
         return error_response("If-Match", STALE, 412)
     except services.Conflict as conflict:
         return error_response(conflict.param, conflict.message, 409)
+    replicas.remember_write(request)  # committed: this user's next reads must see it
+    return response
 
 
 def _is_bigint(contact_id: int) -> bool:

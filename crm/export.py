@@ -19,10 +19,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 
 from crm.fields import FIELDS, Field, Kind
 from crm.params import ListQuery
+from crm.replicas import reads as connection  # the request's read server (crm/replicas.py)
 from crm.sql import Binder, iso_utc, order_sql, where_sql
 
 logger = logging.getLogger(__name__)
@@ -154,7 +155,7 @@ def stream_copy(sql: str, params: list[Any], *, head: bytes = b"",
     """
     if head:
         yield head
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         local = export_settings()  # SET LOCAL: they end with this transaction
         calls = ", ".join(f"set_config('{name}', %s, true)" for name in local)
         cursor.execute(f"SELECT {calls}", list(local.values()))

@@ -15,7 +15,6 @@ from operator import itemgetter
 from typing import Any
 
 import orjson
-from django.db import connection
 from psycopg.adapt import Buffer, Loader
 
 from crm.case_variants import Cuts, all_equalities, prefix_ranges
@@ -30,6 +29,7 @@ from crm.fields import (
 )
 from crm.pagination import Cursor
 from crm.params import Filter, ListQuery, OrderKey
+from crm.replicas import reads as connection  # the request's read server (crm/replicas.py)
 from crm.sql import (
     Binder,
     before_sql,

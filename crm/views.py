@@ -6,10 +6,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 import orjson
+from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET, require_safe
 
+from crm import replicas
 from crm.pagination import Cursor, decode_cursor, encode_cursor
 from crm.params import InvalidParams, ListQuery, ValueError_, parse_list_params
 from crm.responses import error_response, errors_response, raw_json_response
@@ -48,12 +50,15 @@ class QueryCounter:
 
 @require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
+    """Up when the primary answers; with replicas, `servers` tells each one's state (a
+    replica that is down or lagging is skipped by the reads, so it is no outage)."""
+    servers = {"servers": replicas.health_report()} if settings.REPLICA_ALIASES else {}
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except DatabaseError:
-        return JsonResponse({"status": "error", "database": "unreachable"}, status=503)
-    return JsonResponse({"status": "ok"})
+        return JsonResponse({"status": "error", "database": "unreachable", **servers}, status=503)
+    return JsonResponse({"status": "ok", **servers})
 
 
 def _link(request: HttpRequest, **changes: str | int | None) -> str:
@@ -125,9 +130,11 @@ def appuser_list(request: HttpRequest) -> HttpResponse:
         return error_response("cursor", f"cursor {error}", 400)
     serialiser: RowSerialiser | None = getattr(request, ROW_SERIALISER, None)
     counter = QueryCounter()
-    with connection.execute_wrapper(counter):
+    with replicas.reads.execute_wrapper(counter):
         response = _list_response(request, query, cursor, serialiser)
     timing = [response.get("Server-Timing"), f'sql;desc="{counter.count}"']
+    if settings.REPLICA_ALIASES:  # which server read it: the primary ("default") or a replica
+        timing.append(f'server;desc="{replicas.read_alias()}"')
     response["Server-Timing"] = ", ".join(t for t in timing if t)
     return response
 

@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from config import embedded_pg
+from config import embedded_pg, replication
 from crm.auth import create_token
 from crm.seeding import table_counts
 
@@ -35,6 +35,8 @@ class Command(BaseCommand):
         password, token = self._demo_login()
         url = f"http://127.0.0.1:{options['port']}"
         self.stdout.write(f"\n  {url}  login: {DEMO_USER} / {password}\n  API token: {token}\n")
+        if settings.REPLICA_ALIASES:
+            self.stdout.write(f"  reads from {', '.join(settings.REPLICA_ALIASES)} (/healthz)\n")
         # SIGTERM is handled like Ctrl-C, and either stops gunicorn before the database.
         signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it off
         signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -45,7 +47,9 @@ class Command(BaseCommand):
             server.terminate()
             server.wait(15)
         finally:
-            if not os.environ.get("DATABASE_URL"):
+            if settings.REPLICAS:  # REPLICAS=N: the cluster of config/replication.py
+                replication.stop_cluster()
+            elif not os.environ.get("DATABASE_URL"):
                 embedded_pg.stop()
 
     def _demo_login(self) -> tuple[str, str]:
