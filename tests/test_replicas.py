@@ -27,6 +27,7 @@ import psycopg
 import pytest
 
 from config import embedded_pg, replication
+from crm.lib.bench import free_port
 from crm.replicas import lag_seconds
 
 pytestmark = pytest.mark.slow
@@ -66,9 +67,9 @@ class Live:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
             headers = {"Authorization": f"Bearer {self.tokens[user]}"} if user else {}
-            data = json.dumps(body).encode() if body is not None else None
-            if data is not None:
+            if body is not None:
                 headers["Content-Type"] = "application/json"
+            data = json.dumps(body) if body is not None else None
             conn.request(method, path, body=data, headers=headers)
             response = conn.getresponse()
             raw = response.read()
@@ -106,7 +107,7 @@ def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> float:
 
 
 def _gunicorn(base: Path, env: dict[str, str]) -> tuple[int, subprocess.Popen[bytes]]:
-    port = _free_port()
+    port = free_port()
     log = (base / "gunicorn.log").open("wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", "2",
@@ -115,14 +116,6 @@ def _gunicorn(base: Path, env: dict[str, str]) -> tuple[int, subprocess.Popen[by
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     return port, server
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
