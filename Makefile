@@ -13,7 +13,7 @@ PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test lint bench stop browser
+.PHONY: install run test lint bench stop browser fuzz
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -38,6 +38,13 @@ lint: install
 
 bench: install
 	$(PY) manage.py bench --users 3000000
+
+# Schemathesis at length (tests/test_schemathesis.py; CI runs a short version): every check
+# and phase, over 10,000 generated requests against a live gunicorn; prints its summary.
+FUZZ_SEED ?= 1
+fuzz: install
+	SCHEMATHESIS_SEED=$(FUZZ_SEED) SCHEMATHESIS_MAX_EXAMPLES=40 SCHEMATHESIS_MIN_CASES=10000 \
+		$(PY) -m pytest -s -p no:cacheprovider tests/test_schemathesis.py
 
 # Debian's chromium for the browser tests (Playwright never downloads its own browser).
 browser:

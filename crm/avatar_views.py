@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
 from django.utils.http import parse_etags
-from django.views.decorators.http import require_safe
 
 from crm import avatars
+from crm.middleware import allow_methods
 from crm.responses import errors_response
 from crm.selectors import contact_names
 
@@ -84,11 +84,11 @@ def _avatar(request: HttpRequest, contact_id: int, fmt: str) -> HttpResponse:
     return HttpResponse(body, content_type=content_type, headers=headers)
 
 
-@require_safe
+@allow_methods("GET", "HEAD")
 def avatar_svg(request: HttpRequest, contact_id: int) -> HttpResponse:
     return _avatar(request, contact_id, "svg")
 
 
-@require_safe
+@allow_methods("GET", "HEAD")
 def avatar_png(request: HttpRequest, contact_id: int) -> HttpResponse:
     return _avatar(request, contact_id, "png")

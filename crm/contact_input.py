@@ -42,6 +42,36 @@ class InputField:
 
     parse: Callable[[Any], Any]
     schema: dict[str, Any]
+    # For a date whose upper bound is today (a birthday, a last activity): the days the
+    # parser takes, as a pattern of the schema made for a given day (see dates_through()).
+    latest: Callable[[date], date] | None = None
+
+    def json_schema(self, today: date) -> dict[str, Any]:
+        if self.latest is None:
+            return self.schema
+        return self.schema | {"pattern": f"^(?:{dates_through(self.latest(today))})"}
+
+
+def _below(n: int, width: int) -> str:
+    """A regex for the zero-padded `width`-digit numbers below n (0 <= n < 10**width)."""
+    if width == 0:
+        return "(?!)" if n <= 0 else ""
+    first, rest = divmod(n, 10 ** (width - 1))
+    options = [f"{first}{_below(rest, width - 1)}"] if rest else []
+    if first:
+        digits = "0" if first == 1 else f"[0-{first - 1}]"
+        options.insert(0, digits + r"\d" * (width - 1))
+    return "(?:" + "|".join(options) + ")" if options else "(?!)"
+
+
+def dates_through(last: date) -> str:
+    """An ECMA-262 regex for the YYYY-MM-DD days from 1900-01-01 to `last`, so that a schema
+    can state a bound of "today" (JSON Schema has no date minimum or maximum). Invalid
+    days such as 02-30 are left to `format: date`."""
+    years = r"19\d\d" + (f"|2{_below(last.year - 2000, 3)}" if last.year > 2000 else "")
+    return (f"(?:{years})-\\d\\d-\\d\\d"
+            f"|{last.year}-{_below(last.month, 2)}-\\d\\d"
+            f"|{last:%Y-%m}-{_below(last.day + 1, 2)}")  # fmt: skip
 
 
 # Not blank, no control characters: what text() accepts, as an ECMA-262 pattern.
@@ -84,11 +114,17 @@ def _country(value: Any) -> str:
 
 def integer(low: int, high: int) -> InputField:
     def parse(value: Any) -> int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # JSON (and JSON Schema) count 2.0 as an integer
         if type(value) is not int or not low <= value <= high:  # bool is an int subclass
             raise FieldError(f"expects an integer from {low} to {high}")
         return value
 
     return InputField(parse, {"type": "integer", "minimum": low, "maximum": high})
+
+
+def _latest_birthday(today: date) -> date:
+    return today + timedelta(days=1)  # today somewhere on Earth
 
 
 def _birthday(value: Any) -> date | None:
@@ -100,7 +136,7 @@ def _birthday(value: Any) -> date | None:
         day = date.fromisoformat(value)
     except ValueError:
         raise FieldError("expects a date YYYY-MM-DD or null") from None
-    if not OLDEST_BIRTHDAY <= day <= datetime.now(UTC).date() + timedelta(days=1):
+    if not OLDEST_BIRTHDAY <= day <= _latest_birthday(datetime.now(UTC).date()):
         raise FieldError(f"expects a date from {OLDEST_BIRTHDAY} to today, not in the future")
     return day
 
@@ -131,15 +167,18 @@ BIRTHDAY = InputField(
         "description": f"from {OLDEST_BIRTHDAY} to today",
         "example": "1980-01-02",
     },
+    latest=_latest_birthday,
 )
 PAST_TIMESTAMP = InputField(
     _past_timestamp,
     {
         "type": ["string", "null"],
         "format": "date-time",
-        "description": "ISO 8601 (no offset means UTC), from 1900 to now",
+        "description": "ISO 8601 (no offset means UTC), from 1900 to now; the pattern "
+        "bounds the day (a time later today is refused with 400 all the same)",
         "example": "2024-05-01T12:00:00Z",
     },
+    latest=lambda today: today,
 )
 
 
@@ -276,9 +315,10 @@ class PointsChange:
 
 def _nonzero(field: InputField) -> InputField:
     def parse(value: Any) -> Any:
-        if field.parse(value) == 0:
+        parsed = field.parse(value)
+        if parsed == 0:
             raise FieldError("must not be 0")
-        return value
+        return parsed
 
     return InputField(parse, field.schema | {"not": {"const": 0}})
 

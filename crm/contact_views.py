@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods
 
 from crm import replicas, services
 from crm.contact_input import MAX_BODY_BYTES, parse_contact, parse_points_change
+from crm.middleware import allow_methods
 from crm.params import InvalidParams
 from crm.responses import error_response, errors_response, json_response, raw_json_response
 from crm.selectors import contact_row
@@ -20,7 +20,7 @@ NOT_FOUND = "no contact with this id"
 STALE = "the contact has changed since it was read (If-Match): read it again and retry"
 
 
-@require_http_methods(["GET", "POST"])
+@allow_methods("GET", "POST")
 def appusers(request: HttpRequest) -> HttpResponse:
     """GET lists the contacts (crm/views.py); POST creates one."""
     if request.method == "GET":
@@ -28,7 +28,7 @@ def appusers(request: HttpRequest) -> HttpResponse:
     return _handled(request, lambda: _created(request))
 
 
-@require_http_methods(["GET", "PATCH", "DELETE"])
+@allow_methods("GET", "PATCH", "DELETE")
 def appuser(request: HttpRequest, contact_id: int) -> HttpResponse:
     if request.method == "GET":
         return _read(request, contact_id)
@@ -37,7 +37,7 @@ def appuser(request: HttpRequest, contact_id: int) -> HttpResponse:
     return _handled(request, lambda: _deleted(request, contact_id))
 
 
-@require_http_methods(["POST"])
+@allow_methods("POST")
 def appuser_points(request: HttpRequest, contact_id: int) -> HttpResponse:
     return _handled(request, lambda: _points_changed(request, contact_id))
 

@@ -13,9 +13,9 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.views.decorators.http import require_safe
 
 from crm.fields import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
+from crm.middleware import allow_methods
 from crm.models import Gender
 
 # A static list: SELECT DISTINCT over millions of contacts on every page view is too slow.
@@ -69,7 +69,7 @@ def _first_page_url(request: HttpRequest, api_url: str) -> str:
     return f"{api_url}?{urlencode(pairs)}"
 
 
-@require_safe
+@allow_methods("GET", "HEAD")
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     api_url = reverse("appuser-list")

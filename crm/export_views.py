@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
-from functools import cache
+from datetime import UTC, date, datetime
+from functools import lru_cache
 
 import orjson
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
 
 from crm import export
-from crm.middleware import database_error_response
+from crm.middleware import allow_methods, database_error_response
 from crm.openapi import PAGING_PARAMS, build_schema
 from crm.params import InvalidParams, ListQuery, ValueError_, parse_boolean, parse_list_params
 from crm.responses import errors_response, raw_json_response
@@ -22,14 +21,15 @@ from crm.responses import errors_response, raw_json_response
 Errors = list[dict[str, str]]
 
 
-@cache
-def _schema_bytes() -> bytes:
-    return orjson.dumps(build_schema(session_cookie=settings.SESSION_COOKIE_NAME))
+@lru_cache(maxsize=2)
+def _schema_bytes(today: date) -> bytes:
+    return orjson.dumps(build_schema(today=today, session_cookie=settings.SESSION_COOKIE_NAME))
 
 
-@require_GET
+@allow_methods("GET")
 def openapi_json(request: HttpRequest) -> HttpResponse:
-    return raw_json_response(_schema_bytes(), headers={"Cache-Control": "no-cache"})
+    today = datetime.now(UTC).date()
+    return raw_json_response(_schema_bytes(today), headers={"Cache-Control": "no-cache"})
 
 
 # The docs page loads only our own files. Redoc's sidebar footer always shows a logo from
@@ -41,7 +41,7 @@ DOCS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inl
             "frame-ancestors 'none'")  # fmt: skip
 
 
-@require_GET
+@allow_methods("GET")
 def docs(request: HttpRequest) -> HttpResponse:
     response = render(request, "crm/docs.html")
     response["Content-Security-Policy"] = DOCS_CSP
@@ -106,11 +106,11 @@ def _export(request: HttpRequest, fmt: str) -> HttpResponseBase:
     return _streaming(export.ndjson_stream(query), "application/x-ndjson", "ndjson")
 
 
-@require_GET
+@allow_methods("GET")
 def export_csv(request: HttpRequest) -> HttpResponseBase:
     return _export(request, "csv")
 
 
-@require_GET
+@allow_methods("GET")
 def export_ndjson(request: HttpRequest) -> HttpResponseBase:
     return _export(request, "ndjson")

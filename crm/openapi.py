@@ -11,6 +11,7 @@ operation is in crm_bench/openapi.py, for the bench's own tests.
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 
 from crm import avatars
@@ -25,11 +26,14 @@ from crm.fields import (
 )
 from crm.openapi_writes import contact_operations, create_operation, points_operation, write_schemas
 from crm.params import (
+    LIST_ITEM_PATTERN,
     MAX_IN_VALUES,
     MAX_ORDERING_KEYS,
     MAX_SEARCH_TERMS,
     MAX_VALUE_LENGTH,
     PART_RANGES,
+    SEARCH_PATTERN,
+    TEXT_PATTERN,
 )
 
 OPENAPI_VERSION = "3.1.0"
@@ -110,7 +114,7 @@ def value_schema(f: Field) -> Schema:
 def input_schema(f: Field) -> Schema:
     """The type of one value in a filter parameter."""
     if f.kind is Kind.TEXT:
-        return {"type": "string", "maxLength": MAX_VALUE_LENGTH}
+        return {"type": "string", "maxLength": MAX_VALUE_LENGTH, "pattern": TEXT_PATTERN}
     if f.kind is Kind.INTEGER:
         return {
             "type": "integer",
@@ -122,7 +126,7 @@ def input_schema(f: Field) -> Schema:
         return {"type": "string", "format": "date"}
     return {
         "type": "string",
-        "format": "date-time",
+        "anyOf": [{"format": "date-time"}, {"format": "date"}],
         "description": "ISO 8601; without an offset (or a bare date) it means UTC",
     }
 
@@ -159,7 +163,8 @@ def _filter_parameter(f: Field, name: str, lookup: str) -> Schema:
         schema = {"type": "integer", "minimum": low, "maximum": high}
         example = {"year": 2024, "month": 5, "day": 1}[lookup]
     elif lookup in ("in", "range"):
-        schema = {"type": "array", "items": base, "minItems": 1, "maxItems": MAX_IN_VALUES}
+        item = base | {"pattern": LIST_ITEM_PATTERN} if f.kind is Kind.TEXT else base
+        schema = {"type": "array", "items": item, "minItems": 1, "maxItems": MAX_IN_VALUES}
         if lookup == "range":
             schema["minItems"] = schema["maxItems"] = 2
             example = _range_example(f)
@@ -252,7 +257,7 @@ def control_parameters() -> dict[str, Schema]:
             "description": f"Whitespace-separated terms (at most {MAX_SEARCH_TERMS}); every "
             f"term must occur, ignoring case and accents, in one of: "
             f"{', '.join(SEARCH_FIELDS)}.",
-            "schema": {"type": "string", "maxLength": MAX_VALUE_LENGTH},
+            "schema": {"type": "string", "maxLength": MAX_VALUE_LENGTH, "pattern": SEARCH_PATTERN},
             "example": "anna wien",
         },
         "count": {
@@ -430,6 +435,11 @@ def component_responses() -> dict[str, Schema]:
             {"WWW-Authenticate": {"schema": {"type": "string"}, "example": 'Bearer realm="crm"'}},
         ),
         "NotFound": _errors("Not found."),
+        "URITooLong": {
+            "description": "The request line is longer than the HTTP server takes (8,190 "
+            "bytes, gunicorn.conf.py): answered by gunicorn before the application, as HTML.",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
         "ServiceUnavailable": _errors(
             "The database is unreachable, or the query exceeded the statement timeout.",
             {"Retry-After": {"schema": {"type": "integer"}, "example": 2}},
@@ -471,6 +481,7 @@ def _list_operation() -> Schema:
             },
             **_STANDARD,
             "404": _errors("`page` is past the last page."),
+            "414": _ref("responses", "URITooLong"),
         },
     }
 
@@ -542,6 +553,7 @@ def _export_operation(fmt: str) -> Schema:
                 "content": {media: body},
             },
             **_STANDARD,
+            "414": _ref("responses", "URITooLong"),
         },
     }
 
@@ -649,7 +661,8 @@ trouble answers 503 with `Retry-After`, never 500.
 """
 
 
-def build_schema(session_cookie: str = "sessionid") -> Schema:
+def build_schema(*, today: date, session_cookie: str = "sessionid") -> Schema:
+    """The document as of `today` (the write schemas bound dates by it)."""
     exports = {fmt: _export_operation(fmt) for fmt in ("csv", "ndjson")}
     return {
         "openapi": OPENAPI_VERSION,
@@ -692,7 +705,7 @@ def build_schema(session_cookie: str = "sessionid") -> Schema:
                 },
             },
             "parameters": control_parameters() | filter_parameters(),
-            "schemas": component_schemas() | write_schemas(),
+            "schemas": component_schemas() | write_schemas(today),
             "responses": component_responses(),
         },
     }

@@ -3,6 +3,7 @@ built from the parser's own registry (crm/contact_input.py), so they cannot disa
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from crm.contact_input import ADDRESS, CONTACT, MAX_BODY_BYTES, POINTS, RELATIONSHIP, Part
@@ -14,43 +15,44 @@ def _ref(kind: str, name: str) -> Schema:
     return {"$ref": f"#/components/{kind}/{name}"}
 
 
-def part_schema(part: Part, *, partial: bool) -> Schema:
+def part_schema(part: Part, *, partial: bool, today: date) -> Schema:
     schema: Schema = {
         "type": "object",
         "additionalProperties": False,
-        "properties": {name: dict(f.schema) for name, f in part.fields.items()},
+        "properties": {name: f.json_schema(today) for name, f in part.fields.items()},
     }
     if not partial and part.required:
         schema["required"] = sorted(part.required)
     return schema
 
 
-def _contact_input(*, partial: bool) -> Schema:
-    schema = part_schema(CONTACT, partial=partial)
-    schema["properties"]["address"] = part_schema(ADDRESS, partial=partial)
-    relationship = part_schema(RELATIONSHIP, partial=True)
+def _contact_input(*, partial: bool, today: date) -> Schema:
+    schema = part_schema(CONTACT, partial=partial, today=today)
+    schema["properties"]["address"] = part_schema(ADDRESS, partial=partial, today=today)
+    relationship = part_schema(RELATIONSHIP, partial=True, today=today)
     schema["properties"]["relationship"] = {"oneOf": [relationship, {"type": "null"}]}
     if not partial:
         schema["required"] = [*schema["required"], "address"]
     return schema
 
 
-def write_schemas() -> dict[str, Schema]:
+def write_schemas(today: date) -> dict[str, Schema]:
+    """The request and answer schemas; bounds of "today" are stated for `today`."""
     return {
-        "ContactCreate": _contact_input(partial=False)
+        "ContactCreate": _contact_input(partial=False, today=today)
         | {
             "description": "A new contact: the shape of a list row without its read-only "
             "fields (`id`, `created`, `last_updated`, `avatar_url`, nested ids). "
             "`gender` defaults to U, `birthday` to null; without `relationship` the "
             "contact has none."
         },
-        "ContactPatch": _contact_input(partial=True)
+        "ContactPatch": _contact_input(partial=True, today=today)
         | {
             "description": "Any subset of the fields, nested parts included; "
             "`relationship: null` removes the relationship, an object creates it if "
             "missing. An address shared with other contacts is copied for this one."
         },
-        "PointsChange": part_schema(POINTS, partial=False),
+        "PointsChange": part_schema(POINTS, partial=False, today=today),
         "PointsBalance": {
             "type": "object",
             "required": ["id", "points", "delta"],
@@ -105,10 +107,14 @@ _BODY_ERRORS = {
 _CONTACT_BODY = {"application/json": {"schema": _ref("schemas", "Contact")}}
 _LINKS = {
     "GetContact": {"operationId": "getAppuser", "parameters": {"id": "$response.body#/id"}},
-    "PatchContact": {"operationId": "patchAppuser", "parameters": {"id": "$response.body#/id"}},
+    # The ETag of this answer is the version a change can name in If-Match.
+    "PatchContact": {
+        "operationId": "patchAppuser",
+        "parameters": {"id": "$response.body#/id", "header.If-Match": "$response.header.ETag"},
+    },
     "DeleteContact": {
         "operationId": "deleteAppuser",
-        "parameters": {"id": "$response.body#/id"},
+        "parameters": {"id": "$response.body#/id", "header.If-Match": "$response.header.ETag"},
     },
     "ChangePoints": {
         "operationId": "changeAppuserPoints",
@@ -154,7 +160,12 @@ def contact_operations() -> dict[str, Any]:
             "operationId": "getAppuser",
             "summary": "One contact, with its ETag",
             "responses": {
-                "200": {"description": "The contact.", "headers": _ETAG, "content": _CONTACT_BODY},
+                "200": {
+                    "description": "The contact.",
+                    "headers": _ETAG,
+                    "content": _CONTACT_BODY,
+                    "links": _LINKS,
+                },
                 "304": {"description": "If-None-Match names the current version."},
                 "404": not_found,
                 **_COMMON,

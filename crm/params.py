@@ -76,6 +76,19 @@ class ValueError_(ValueError):
     """A value that does not parse; the message says what is allowed."""
 
 
+# What check_text() and parse_search() take, as ECMA-262 patterns for the OpenAPI document
+# (crm/openapi.py), so that a client generating values from it never meets a 400.
+TEXT_PATTERN = r"^[^\u0000]*$"
+LIST_ITEM_PATTERN = r"^[^\u0000,]*$"  # the items of `in` and `range` are comma-separated
+_SPACE = "".join(
+    f"\\u{c:04x}" for c in range(0x10000) if chr(c).isspace()
+)  # what str.split() splits on (all in the BMP)
+SEARCH_PATTERN = (
+    f"^[{_SPACE}]*(?:[^{_SPACE}\\u0000]+[{_SPACE}]+){{0,{MAX_SEARCH_TERMS - 1}}}"
+    f"(?:[^{_SPACE}\\u0000]+)?[{_SPACE}]*$"
+)
+
+
 def check_text(raw: str) -> str:
     if "\x00" in raw:
         raise ValueError_("must not contain NUL characters")
@@ -191,9 +204,10 @@ def parse_ordering(raw: str) -> list[OrderKey]:
                 f"unknown field {shown(name)}; use any of {', '.join(FIELDS)}, "
                 "with - for descending"
             )
-        if any(k.field is f for k in keys):
-            raise ValueError_(f"field {f.name!r} is given twice")
-        keys.append(OrderKey(f, name.startswith("-")))
+        # A field's second mention can never apply (rows it would order are equal on it),
+        # like the keys after id below: dropped, not an error, as the schema allows it.
+        if all(k.field is not f for k in keys):
+            keys.append(OrderKey(f, name.startswith("-")))
     # id is the final tie-break, so the order is total; keys after id could never apply.
     ids = [n for n, k in enumerate(keys) if k.field.name == "id"]
     if ids:
@@ -205,10 +219,10 @@ def parse_ordering(raw: str) -> list[OrderKey]:
 
 
 def parse_search(raw: str) -> list[str]:
-    terms = raw.split()
+    terms = check_text(raw).split()
     if len(terms) > MAX_SEARCH_TERMS:
         raise ValueError_(f"accepts at most {MAX_SEARCH_TERMS} terms")
-    return [check_text(term) for term in terms]
+    return terms
 
 
 def _single(params: Mapping[str, Sequence[str]], name: str) -> str:

@@ -10,6 +10,7 @@ answers are checked against BaselinePage (tests/test_baseline.py).
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 
 from crm.fields import FIELDS
 from crm.openapi import Schema, build_schema, filter_names
@@ -61,7 +62,7 @@ def baseline_operation() -> Schema:
 
 def schema_with_baseline() -> Schema:
     """The API's document (build_schema()) plus the baseline's path and page schema."""
-    schema = copy.deepcopy(build_schema())
+    schema = copy.deepcopy(build_schema(today=datetime.now(UTC).date()))
     schema["paths"][PATH] = {"get": baseline_operation()}
     schema["components"]["schemas"]["BaselinePage"] = baseline_page()
     return schema

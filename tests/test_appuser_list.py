@@ -157,9 +157,20 @@ def test_unparseable_value(api_client: Client, param: str, value: str) -> None:
     assert_error(get(api_client, {param: value}), 400, param)
 
 
-@pytest.mark.parametrize("ordering", ["nickname", "-", "last_name,,id", "last_name,-last_name"])
+@pytest.mark.parametrize("ordering", ["nickname", "-", "last_name,,id", "a,b,c,d,e,f"])
 def test_bad_ordering_key(api_client: Client, ordering: str) -> None:
     assert_error(get(api_client, {"ordering": ordering}), 400, "ordering")
+
+
+def test_a_field_named_again_in_the_ordering_changes_nothing(
+    api_client: Client, make_contact: MakeContact
+) -> None:
+    for last_name in ("Berg", "Adler", "Berg", "Zorn"):
+        make_contact(last_name=last_name)
+    orderings = ("-last_name", "-last_name,last_name", "-last_name,-last_name,-id")
+    ids = [[row["id"] for row in get(api_client, {"ordering": o}).json()["results"]]
+           for o in orderings]  # fmt: skip
+    assert ids[0] == ids[1] == ids[2] and len(ids[0]) == 4
 
 
 @pytest.mark.parametrize("page_size", ["0", "501", "ten"])

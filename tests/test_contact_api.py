@@ -263,6 +263,12 @@ def test_points_change_the_balance_log_the_reason_and_refuse_a_negative_one(api_
     assert ContactRow.objects.get(pk=row["id"]).relationship_points == 0
 
 
+def test_an_integral_json_number_is_an_integer_as_json_schema_says(api_client) -> None:
+    row = post(api_client, "/crm/appusers", NEW).json()
+    response = post(api_client, f"/crm/appusers/{row['id']}/points", {"delta": 5.0, "reason": "x"})
+    assert response.status_code == 200 and response.json()["points"] == 15
+
+
 def test_points_for_a_contact_without_relationship_create_it(api_client) -> None:
     row = post(api_client, "/crm/appusers", {k: v for k, v in NEW.items() if k != "relationship"})
     path = f"/crm/appusers/{row.json()['id']}/points"

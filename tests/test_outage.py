@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,10 +23,10 @@ import psycopg
 import pytest
 
 from config import embedded_pg
+from tests.live_gunicorn import ROOT, running_gunicorn, server_env
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
 STATEMENT_TIMEOUT_MS = 500
 SETUP = """
 import django
@@ -68,57 +66,20 @@ class Live:
         return {child.pid for child in psutil.Process(self.server.pid).children()}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     pgdata = tmp_path_factory.mktemp("outage") / "pg18"
     database_url = embedded_pg.ensure_running(pgdata)
-    env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "DJANGO_SETTINGS_MODULE")}
-    env |= {
-        "DATABASE_URL": database_url,
-        "STATEMENT_TIMEOUT_MS": str(STATEMENT_TIMEOUT_MS),
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-    }
-    server = None
+    env = server_env(DATABASE_URL=database_url, STATEMENT_TIMEOUT_MS=str(STATEMENT_TIMEOUT_MS))
     try:
         setup = subprocess.run(
             [sys.executable, "-c", SETUP], cwd=ROOT, env=env, capture_output=True, text=True,
             timeout=300, check=True,
         )  # fmt: skip
         token = setup.stdout.strip().splitlines()[-1]
-        port = _free_port()
-        log = (pgdata.parent / "gunicorn.log").open("wb")
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", "2",
-             "--bind", f"127.0.0.1:{port}", "--timeout", "30", "--graceful-timeout", "2"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        live = Live(port, token, pgdata, database_url, server)
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, (pgdata.parent / "gunicorn.log").read_text()
-            try:
-                if live.get("/healthz", token=False, timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "gunicorn did not come up"
-            time.sleep(0.1)
-        while len(live.workers()) < 2:
-            time.sleep(0.1)
-        yield live
+        with running_gunicorn(env, pgdata.parent / "gunicorn.log") as (server, port):
+            yield Live(port, token, pgdata, database_url, server)
     finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
         embedded_pg.stop(pgdata)
 
 

@@ -104,8 +104,8 @@ def test_logged_in_requests_get_through(api_client: Client, path: str) -> None:
         assert not response["Location"].startswith("/accounts/login/"), path
 
 
-@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "TRACE"])
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "TRACE", "QUERY"])
 def test_healthz_answers_other_methods_405_with_the_errors_body(db: None, method: str) -> None:
-    response = Client().generic(method, "/healthz")
+    response = Client(enforce_csrf_checks=True).generic(method, "/healthz")
     assert response.status_code == 405
     assert "GET" in response["Allow"] and response.json()["errors"]
