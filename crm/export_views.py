@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import orjson
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import render
 
@@ -96,14 +96,15 @@ def _export(request: HttpRequest, fmt: str) -> HttpResponseBase:
         query, bom = parse_export_params(dict(request.GET.lists()), allow_bom=fmt == "csv")
     except InvalidParams as invalid:
         return errors_response(invalid.errors)
-    try:  # the COPY itself starts with the stream; fail with 503 now if it cannot
-        connection.ensure_connection()
+    sql = export.csv_sql(query) if fmt == "csv" else export.ndjson_sql(query)
+    try:
+        export.probe(sql)  # the status is still ours to choose: 503 (or 500) now, not mid-way
     except DatabaseError as error:
         return database_error_response(error)
     if fmt == "csv":
-        stream = export.csv_stream(query, bom=bom)
+        stream = export.csv_stream(sql, bom=bom)
         return _streaming(stream, "text/csv; charset=utf-8; header=present", "csv")
-    return _streaming(export.ndjson_stream(query), "application/x-ndjson", "ndjson")
+    return _streaming(export.stream_copy(sql), "application/x-ndjson", "ndjson")
 
 
 @allow_methods("GET")

@@ -20,7 +20,7 @@ from django.db import connection, connections
 from django.test import Client
 
 from crm.auth import create_token
-from crm.export import CrlfLineEnds, csv_header
+from crm.export import CrlfLineEnds, ExportSql, csv_header
 from crm.fields import FIELDS
 from crm.seeding import TABLES
 
@@ -406,12 +406,13 @@ def test_a_failure_after_the_first_rows_aborts_the_stream_visibly(
     its final chunk (docs/export.md). It is never swallowed into a short file that looks
     complete."""
     make_contact()
-    failing: tuple[str, list[Any]] = (
-        "COPY (SELECT CASE WHEN g < 50000 THEN repeat('x', 100) ELSE (1 / (g - g))::text END"
-        " FROM generate_series(1, 60000) g) TO STDOUT",
+    failing = ExportSql(
+        "SELECT CASE WHEN g < 50000 THEN repeat('x', 100) ELSE (1 / (g - g))::text END"
+        " FROM generate_series(1, 60000) g",
         [],
+        "FORMAT csv",
     )
-    monkeypatch.setattr("crm.export.csv_copy_sql", lambda query: failing)
+    monkeypatch.setattr("crm.export.csv_sql", lambda query: failing)
     response = api_client.get(CSV)
     assert response.status_code == 200
     stream = chunks(response)
@@ -419,3 +420,18 @@ def test_a_failure_after_the_first_rows_aborts_the_stream_visibly(
     with pytest.raises(Exception, match="division by zero"):
         for _ in stream:
             pass
+
+
+@pytest.mark.parametrize("url", [CSV, NDJSON])
+def test_a_statement_that_fails_before_its_first_row_answers_the_errors_body(
+    api_client: Client, make_contact: Any, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    """The export's SELECT is planned with its values before the response starts, so an
+    error of the statement is a JSON answer, not a 200 whose stream breaks."""
+    make_contact()
+    broken = ExportSql("SELECT no_such_column FROM crm_contactrow", [], "FORMAT csv")
+    monkeypatch.setattr(f"crm.export.{'csv' if url == CSV else 'ndjson'}_sql", lambda q: broken)
+    api_client.raise_request_exception = False
+    response = api_client.get(url)
+    assert response.status_code == 500
+    assert response["Content-Type"] == "application/json" and response.json()["errors"]
