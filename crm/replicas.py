@@ -338,7 +338,10 @@ def replica_reads(view: View) -> View:
                 with routed(alias):
                     _connect(alias)
                     response = view(request, *args, **kwargs)
-                return _keep_route(response, alias, lambda: view(request, *args, **kwargs))
+                # a view may answer a failed query itself (the export's probe: 503)
+                if response.status_code != 503 or _reachable(alias):
+                    return _keep_route(response, alias, lambda: view(request, *args, **kwargs))
+                HEALTH.mark_down(alias, DatabaseError("a read answered 503; no connection"))
             except DatabaseError as error:
                 _replica_failed(alias, error)
         return view(request, *args, **kwargs)
@@ -353,6 +356,18 @@ def _replica_failed(alias: str, error: DatabaseError) -> None:
     HEALTH.mark_down(alias, error)
     with contextlib.suppress(DatabaseError):  # already broken: closing it is all we want
         connections[alias].close()
+
+
+def _reachable(alias: str) -> bool:
+    """Whether a new connection to the replica succeeds (after a 503 it answered: a
+    statement timeout there is no reason to skip it, a refused connection is)."""
+    with contextlib.suppress(DatabaseError):
+        connections[alias].close()
+    try:
+        connections[alias].ensure_connection()
+    except DatabaseError:
+        return False
+    return True
 
 
 def _connect(alias: str) -> None:
