@@ -10,7 +10,14 @@ import re
 from pathlib import Path
 
 DIRECTORY = Path(__file__).resolve().parent
-FILES = ("schema.sql", "contactrow_sync.sql", "count.sql", "points.sql", "indexes.sql")
+FILES = (
+    "schema.sql",
+    "contactrow_sync.sql",
+    "count.sql",
+    "points.sql",
+    "readafter.sql",
+    "indexes.sql",
+)
 _INDEX = re.compile(r"^CREATE INDEX IF NOT EXISTS (\w+) ON crm_contactrow USING (\w+) \((.*)\);$")
 _STATISTICS = re.compile(r"^CREATE STATISTICS IF NOT EXISTS (\w+) ON (.*) FROM crm_contactrow;$")
 _COLUMN = re.compile(r"\w+")
