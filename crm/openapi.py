@@ -642,6 +642,7 @@ def _openapi_operation() -> Schema:
                 "content": {"application/json": {"schema": {"type": "object"}}},
             },
             "401": _ref("responses", "Unauthorized"),
+            "503": _ref("responses", "ServiceUnavailable"),
         },
     }
 
@@ -654,7 +655,8 @@ cookie (log in at `/accounts/login/`) or `Authorization: Bearer <token>` (tokens
 with `manage.py create_api_token`). Without one the API answers 401 with the errors body.
 
 **Errors** always have the body `{"errors": [{"param": ..., "message": ...}]}`; database
-trouble answers 503 with `Retry-After`, never 500.
+trouble answers 503 with `Retry-After`, never 500. A method that a path does not list
+answers 405 with `Allow`; a request line over 8,190 bytes answers 414 (from gunicorn).
 
 **Filters** are `<field>` (equals) or `<field>__<lookup>`; the fields and their lookups:
 
