@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import os
+import runpy
 import socket
 import statistics
 import subprocess
@@ -17,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -58,8 +60,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def gunicorn_threads() -> int:
+    """The threads per worker that gunicorn.conf.py gives every gunicorn started here."""
+    return int(runpy.run_path(str(Path(settings.BASE_DIR) / "gunicorn.conf.py"))["threads"])
+
+
 class Server:
-    """gunicorn with 2 workers, as `make run` serves, plus the bench app (crm_bench/)."""
+    """gunicorn with 2 workers, as `make run` serves (threads: gunicorn.conf.py), plus the
+    bench app (crm_bench/)."""
 
     def __init__(self, workers: int = 2) -> None:
         self.port = free_port()
@@ -193,9 +201,9 @@ def throughput(
     """Requests per second from `concurrency` concurrent clients for `seconds`.
 
     asyncio on raw sockets, because the client shares the machine's two cores with the
-    server: a thread per client spent most of a core on http.client and the GIL. gunicorn's
-    sync workers close every connection, so each request opens a new one (as a browser
-    would find it). Any answer other than 200 fails the run rather than counting as served.
+    server: a thread per client spent most of a core on http.client and the GIL. Each
+    request opens a new connection (`Connection: close`), the worst case for the server.
+    Any answer other than 200 fails the run rather than counting as served.
     """
     return asyncio.run(_throughput(port, token, next_path, seconds, concurrency))
 

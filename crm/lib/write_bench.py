@@ -206,9 +206,9 @@ def write_load(
     """`clients` clients POST points changes (contact id, delta from `next_change`) back to
     back for `seconds`, while one more reads the `reads` (scenario name, path) in turn.
 
-    asyncio on raw sockets, as bench.throughput: gunicorn's sync workers close the
-    connection after each answer, so every request opens a new one, and a thread per client
-    would spend the client's share of the two cores on http.client and the GIL. A client
+    asyncio on raw sockets, as bench.throughput: every request opens a new connection, and
+    a thread per client would spend the client's share of the two cores on http.client and
+    the GIL. A client
     finishes its request in flight when the time is up, so every change sent has an answer.
     An answer other than 200, 409 or 404 to a change, or other than 200 to a read, fails the
     run: a change without a known outcome would make the points check meaningless.

@@ -114,7 +114,7 @@ class Command(BaseCommand):
             "--workers",
             type=int,
             default=2,
-            help="gunicorn sync workers of the bench's server (`make run` serves one per core)",
+            help="gunicorn workers of the bench's server (`make run` serves one per core)",
         )
         parser.add_argument(
             "--only",
@@ -417,6 +417,7 @@ class Command(BaseCommand):
             "python": platform.python_version(),
             "load_average": round(os.getloadavg()[0], 2),
             "gunicorn_workers": options["workers"],
+            "gunicorn_threads": bench.gunicorn_threads(),
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         }
 
