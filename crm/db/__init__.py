@@ -41,6 +41,16 @@ def index_definitions() -> dict[str, str]:
     }
 
 
+def index_options() -> dict[str, str]:
+    """Index name -> its storage options (`WITH (...)`), for the indexes that have any: a
+    migration sets them on indexes that exist already (CREATE INDEX IF NOT EXISTS cannot)."""
+    return {
+        name: definition.rpartition(" WITH (")[2].removesuffix(")")
+        for name, definition in index_definitions().items()
+        if ") WITH (" in definition
+    }
+
+
 def statistics_definitions() -> dict[str, str]:
     return {
         m[1]: f"CREATE STATISTICS {m[1]} ON {m[2]} FROM crm_contactrow"

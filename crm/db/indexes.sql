@@ -29,7 +29,14 @@ CREATE INDEX IF NOT EXISTS crm_contactrow_relationship_last_activity_id ON crm_c
 
 -- `search`: terms are substrings anywhere in six fields, found by trigrams of their folded
 -- text (crm_fold, schema.sql).
-CREATE INDEX IF NOT EXISTS crm_contactrow_search_trgm ON crm_contactrow USING gin (search_text gin_trgm_ops);
+-- Every trigram index keeps a pending list of at most 256 kB (PostgreSQL's default: 4 MB).
+-- Each write of a read row adds its trigrams to that list (GIN's fast update), and every
+-- search reads the whole list: after 150,000 points changes at 3M the lists held 1-4 MB each
+-- and `search=müller&ordering=last_name` took 18-19 ms instead of 5-8. With 256 kB the writer
+-- that fills a list merges it into the index; the write load measured no slower (520
+-- changes/s vs 508-600 with 4 MB, noise) and the search stays at 5.5-7.8 ms after 31,000
+-- changes (docs/performance-notes.md).
+CREATE INDEX IF NOT EXISTS crm_contactrow_search_trgm ON crm_contactrow USING gin (search_text gin_trgm_ops) WITH (gin_pending_list_limit='256');
 
 -- The same per searched field, for a search sorted by one of them (crm/selectors.py
 -- `_split_search_rows`): `search=müller&ordering=last_name` took 0.49 s, since search_text's
@@ -37,12 +44,12 @@ CREATE INDEX IF NOT EXISTS crm_contactrow_search_trgm ON crm_contactrow USING gi
 -- term are read group by group from the key's own index, and the rest, whose terms are all
 -- in other fields, from these (for `müller`, none: 0.2 ms). About 3-5 s of the seed each,
 -- 44-80 MB.
-CREATE INDEX IF NOT EXISTS crm_contactrow_first_name_fold_trgm ON crm_contactrow USING gin (crm_fold((first_name)::text) gin_trgm_ops);
-CREATE INDEX IF NOT EXISTS crm_contactrow_last_name_fold_trgm ON crm_contactrow USING gin (crm_fold((last_name)::text) gin_trgm_ops);
-CREATE INDEX IF NOT EXISTS crm_contactrow_customer_id_fold_trgm ON crm_contactrow USING gin (crm_fold((customer_id)::text) gin_trgm_ops);
-CREATE INDEX IF NOT EXISTS crm_contactrow_phone_number_fold_trgm ON crm_contactrow USING gin (crm_fold((phone_number)::text) gin_trgm_ops);
-CREATE INDEX IF NOT EXISTS crm_contactrow_address_street_fold_trgm ON crm_contactrow USING gin (crm_fold((address_street)::text) gin_trgm_ops);
-CREATE INDEX IF NOT EXISTS crm_contactrow_address_city_fold_trgm ON crm_contactrow USING gin (crm_fold((address_city)::text) gin_trgm_ops);
+CREATE INDEX IF NOT EXISTS crm_contactrow_first_name_fold_trgm ON crm_contactrow USING gin (crm_fold((first_name)::text) gin_trgm_ops) WITH (gin_pending_list_limit='256');
+CREATE INDEX IF NOT EXISTS crm_contactrow_last_name_fold_trgm ON crm_contactrow USING gin (crm_fold((last_name)::text) gin_trgm_ops) WITH (gin_pending_list_limit='256');
+CREATE INDEX IF NOT EXISTS crm_contactrow_customer_id_fold_trgm ON crm_contactrow USING gin (crm_fold((customer_id)::text) gin_trgm_ops) WITH (gin_pending_list_limit='256');
+CREATE INDEX IF NOT EXISTS crm_contactrow_phone_number_fold_trgm ON crm_contactrow USING gin (crm_fold((phone_number)::text) gin_trgm_ops) WITH (gin_pending_list_limit='256');
+CREATE INDEX IF NOT EXISTS crm_contactrow_address_street_fold_trgm ON crm_contactrow USING gin (crm_fold((address_street)::text) gin_trgm_ops) WITH (gin_pending_list_limit='256');
+CREATE INDEX IF NOT EXISTS crm_contactrow_address_city_fold_trgm ON crm_contactrow USING gin (crm_fold((address_city)::text) gin_trgm_ops) WITH (gin_pending_list_limit='256');
 
 -- The name order, `ordering=last_name,first_name`, and `last_name=X&ordering=first_name`
 -- after the equality: the 9,236 Aigners have German first names, late in the alphabet, so
