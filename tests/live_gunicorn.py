@@ -4,6 +4,7 @@ started from the project's root so that it reads gunicorn.conf.py like `make run
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -28,6 +30,31 @@ def server_env(**overrides: str) -> dict[str, str]:
     """This process's environment for the production settings, plus `overrides`."""
     env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "DJANGO_SETTINGS_MODULE")}
     return env | {"DJANGO_SETTINGS_MODULE": "config.settings"} | overrides
+
+
+def http_json(
+    port: int,
+    method: str,
+    path: str,
+    *,
+    token: str | None = None,
+    body: Any = None,
+    timeout: float = 10,
+) -> tuple[int, Any, dict[str, str]]:
+    """One request on a fresh connection: (status, the body parsed if JSON, the headers)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        data = json.dumps(body) if body is not None else None
+        conn.request(method, path, body=data, headers=headers)
+        response = conn.getresponse()
+        raw = response.read()
+        is_json = response.getheader("Content-Type", "").startswith("application/json")
+        return response.status, json.loads(raw) if is_json else raw, dict(response.headers)
+    finally:
+        conn.close()
 
 
 def _healthy(port: int) -> bool:

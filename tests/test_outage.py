@@ -8,8 +8,6 @@ bring full service back within 2 s, without restarting gunicorn or its workers.
 
 from __future__ import annotations
 
-import http.client
-import json
 import subprocess
 import sys
 import time
@@ -23,7 +21,7 @@ import psycopg
 import pytest
 
 from config import embedded_pg
-from tests.live_gunicorn import ROOT, running_gunicorn, server_env
+from tests.live_gunicorn import ROOT, http_json, running_gunicorn, server_env
 
 pytestmark = pytest.mark.slow
 
@@ -51,16 +49,8 @@ class Live:
     server: subprocess.Popen[bytes]
 
     def get(self, path: str, *, token: bool = True, timeout: float = 10) -> tuple[int, Any, dict]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            headers = {"Authorization": f"Bearer {self.token}"} if token else {}
-            conn.request("GET", path, headers=headers)
-            response = conn.getresponse()
-            body = response.read()
-            is_json = response.getheader("Content-Type", "").startswith("application/json")
-            return response.status, json.loads(body) if is_json else body, dict(response.headers)
-        finally:
-            conn.close()
+        return http_json(self.port, "GET", path, token=self.token if token else None,
+                         timeout=timeout)  # fmt: skip
 
     def workers(self) -> set[int]:
         return {child.pid for child in psutil.Process(self.server.pid).children()}

@@ -11,7 +11,6 @@ is missing from its answers) and by the list's Server-Timing `server` entry.
 from __future__ import annotations
 
 import http.client
-import json
 import os
 import re
 import subprocess
@@ -29,6 +28,7 @@ import pytest
 from config import embedded_pg, replication
 from crm.lib.bench import free_port
 from crm.replicas import lag_seconds
+from tests.live_gunicorn import http_json
 
 pytestmark = pytest.mark.slow
 
@@ -64,19 +64,8 @@ class Live:
     def request(
         self, method: str, path: str, *, user: str | None = "reader", body: Any = None
     ) -> Response:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            headers = {"Authorization": f"Bearer {self.tokens[user]}"} if user else {}
-            if body is not None:
-                headers["Content-Type"] = "application/json"
-            data = json.dumps(body) if body is not None else None
-            conn.request(method, path, body=data, headers=headers)
-            response = conn.getresponse()
-            raw = response.read()
-            is_json = response.getheader("Content-Type", "").startswith("application/json")
-            return response.status, json.loads(raw) if is_json else raw, dict(response.headers)
-        finally:
-            conn.close()
+        token = self.tokens[user] if user else None
+        return http_json(self.port, method, path, token=token, body=body)
 
     def get(self, path: str, *, user: str | None = "reader") -> Response:
         return self.request("GET", path, user=user)
