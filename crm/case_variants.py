@@ -21,12 +21,12 @@ SELECT datlocprovider = 'b'
        OR (datlocprovider = 'c' AND datcollate IN ('C', 'POSIX', 'C.UTF-8', 'C.utf8'))
   FROM pg_database WHERE datname = current_database()
 """
-_cache: dict[str, dict[str, list[str]] | None] = {}
+Variants = dict[str, list[str]]  # {char: the chars with the same upper()}
+_cache: dict[str, Variants | None] = {}
 
 
-def _variants_by_upper() -> dict[str, list[str]] | None:
-    """{char: the chars with the same upper()}, or None if text is not ordered by code
-    point."""
+def variants_by_upper() -> Variants | None:
+    """The database's Variants, or None if text is not ordered by code point."""
     database = connection.settings_dict["NAME"]
     if database not in _cache:
         with connection.cursor() as cursor:
@@ -44,7 +44,14 @@ def prefix_ranges(prefix: str, *, whole: bool = False, descending: bool = False)
     """[(low, high)] ranges in sort order whose union holds every string s with upper(s)
     starting with upper(prefix), or equal to it if `whole` ((low, None): s = low, when all
     of the prefix fits in MAX_RANGES variants); None when ranges cannot do it."""
-    table = _variants_by_upper()
+    return ranges_of(variants_by_upper(), prefix, whole=whole, descending=descending)
+
+
+def ranges_of(
+    table: Variants | None, prefix: str, *, whole: bool = False, descending: bool = False
+) -> Cuts | None:
+    """prefix_ranges() from a `table` of variants_by_upper() already read: a pure function,
+    for the list's plan chooser (crm/selectors/plan.py)."""
     if table is None or not prefix:
         return None
     choices = [table.get(c, [c]) for c in prefix]
