@@ -10,17 +10,17 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from crm import selectors
 from crm.models import Address, AppUser, CustomerRelationship
 from crm.readmodel import sync_now
+from crm.selectors import count, facts
 
 
 @pytest.fixture(autouse=True)
 def fresh_caches() -> None:
     """Each test builds its own tables: an estimate or a column's distinct count that a
     previous test kept must not leak in."""
-    selectors._table_size.clear()
-    selectors._distinct.clear()
+    count._table_size.clear()
+    facts._distinct.clear()
 
 
 @pytest.fixture(autouse=True)

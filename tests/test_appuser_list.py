@@ -13,10 +13,10 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from crm import selectors
 from crm.models import AppUser
 from crm.params import parse_list_params, parse_ordering
 from crm.selectors import Count, contact_count, contact_page, has_index, resolve_patterns
+from crm.selectors import count as counting
 from crm.sql import Binder, where_sql
 
 URL = "/crm/appusers"
@@ -255,7 +255,7 @@ def test_one_query_for_rows_one_for_count(api_client: Client, make_contact: Make
         make_contact(last_name="Müller", points=n, city="Wien")
     query = parse_list_params({name: [value] for name, value in params.items()})
     # the page's rows, as JSON, in one statement; an order of several keys first reads the
-    # first keys of the page (the window, see _RowRanges._by_groups)
+    # first keys of the page (the window, see RowRanges._by_groups)
     ordering = parse_ordering(params.get("ordering", "id"))
     statements = 2 if len(ordering) > 2 and not has_index(ordering) else 1
     with django_assert_num_queries(statements):
@@ -414,7 +414,7 @@ def test_counts_exact_and_estimated(api_client: Client, make_contact: MakeContac
     body = get(api_client).json()
     assert (body["count"], body["count_exact"]) == (6, True)
 
-    monkeypatch.setattr("crm.selectors.EXACT_COUNT_LIMIT", 3)
+    monkeypatch.setattr("crm.selectors.count.EXACT_COUNT_LIMIT", 3)
     body = get(api_client).json()
     assert body["count_exact"] is False and body["count"] > 3
     body = get(api_client, {"count": "exact"}).json()
@@ -433,7 +433,7 @@ def test_count_is_exact_up_to_the_limit_whatever_the_planner_expects(
                      last_name="Berger" if n % 2 else "Muster")  # fmt: skip
     with connection.cursor() as db:
         db.execute("ANALYZE crm_contactrow")  # statistics that include this test's rows
-    monkeypatch.setattr("crm.selectors.EXACT_COUNT_LIMIT", 5)  # 0 rows is within it
+    monkeypatch.setattr("crm.selectors.count.EXACT_COUNT_LIMIT", 5)  # 0 rows is within it
     body = get(api_client, {"first_name": "Anna", "last_name": "Muster"}).json()
     assert body["results"] == []
     assert (body["count"], body["count_exact"]) == (0, True)  # the planner expects 20
@@ -449,7 +449,7 @@ def test_one_comparison_of_a_big_result_is_counted_from_the_column_statistics(
     with connection.cursor() as db:
         db.execute("ANALYZE crm_contactrow")
     AppUser.objects.filter(pk__in=[c.pk for c in women[8:]]).update(gender="M")
-    monkeypatch.setattr(selectors, "EXACT_COUNT_LIMIT", 10)
+    monkeypatch.setattr(counting, "EXACT_COUNT_LIMIT", 10)
     with connection.cursor() as db:
         db.execute("EXPLAIN (FORMAT JSON) SELECT 1 FROM crm_contactrow WHERE gender = 'F'")
         estimate = int(db.fetchone()[0][0]["Plan"]["Plan Rows"])
@@ -542,7 +542,7 @@ def test_the_unfiltered_estimate_is_kept_for_a_few_seconds(
         make_contact()
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE crm_contactrow")  # reltuples = 8
-    monkeypatch.setattr(selectors, "EXACT_COUNT_LIMIT", 2)  # so 8 rows are "many"
+    monkeypatch.setattr(counting, "EXACT_COUNT_LIMIT", 2)  # so 8 rows are "many"
     unfiltered = parse_list_params({})
     first = contact_count(unfiltered)
     assert (first.value, first.exact) == (8, False)
@@ -550,7 +550,7 @@ def test_the_unfiltered_estimate_is_kept_for_a_few_seconds(
         assert contact_count(unfiltered) == first
     with django_assert_num_queries(1):  # a filter is always counted
         contact_count(parse_list_params({"gender": ["F"]}))
-    monkeypatch.setattr(selectors, "TABLE_SIZE_TTL", 0.0)
+    monkeypatch.setattr(counting, "TABLE_SIZE_TTL", 0.0)
     with django_assert_num_queries(1):  # expired: asked again
         assert contact_count(unfiltered) == first
 

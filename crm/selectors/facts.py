@@ -1,0 +1,103 @@
+"""The facts a list request's plan is chosen from (plan.Facts), read from the database
+before the choice: whether the columns the choice asks about have few distinct values, the
+case variants of a case-insensitive filter, and the count (count.py); and the values that a
+substring filter on a column of few values matches (resolve_patterns)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import replace
+
+from crm.case_variants import variants_by_upper
+from crm.fields import SUBSTRING_LOOKUPS
+from crm.params import Filter, ListQuery, OrderKey
+from crm.selectors.count import Count
+from crm.selectors.db import connection, fetch_rows
+from crm.selectors.plan import CASE_LOOKUPS, LOOSE_SCAN_KEYS, Facts, key_columns_asked
+from crm.selectors.strategies import distinct_keys
+from crm.sql import Binder, like_match_sql
+
+# Whether a column has few distinct values, by the planner's statistics: then a loose scan
+# over them (at most LOOSE_SCAN_KEYS index descents) is cheap, and a text pattern or a search
+# term matches whole groups of rows.
+DISTINCT_TTL = 60.0  # seconds a worker keeps a column's distinct count (it changes on ANALYZE)
+DISTINCT_SQL = """
+SELECT a.name,
+       coalesce((SELECT CASE WHEN s.n_distinct < 0 THEN -s.n_distinct * c.reltuples
+                             ELSE s.n_distinct END
+                   FROM pg_stats s
+                  WHERE s.schemaname = current_schema() AND s.tablename = 'crm_contactrow'
+                    AND s.attname = a.name),
+                greatest(c.reltuples, 0))
+  FROM pg_class c, unnest(%s::text[]) AS a(name)
+ WHERE c.oid = 'crm_contactrow'::regclass
+"""
+_distinct: dict[str, tuple[float, float]] = {}  # column -> (when read, distinct values)
+
+
+def few_values(columns: Iterable[str]) -> dict[str, bool]:
+    """Whether each column has at most LOOSE_SCAN_KEYS distinct values by the planner's
+    statistics (a table never analysed counts as small); those not kept from the last
+    DISTINCT_TTL seconds are read in one statement."""
+    wanted = list(dict.fromkeys(columns))
+    stale = [c for c in wanted if not _kept(c)]
+    if stale:
+        with connection.cursor() as db:
+            db.execute(DISTINCT_SQL, [stale])
+            now = time.monotonic()
+            _distinct.update((column, (now, float(n))) for column, n in db.fetchall())
+    return {c: _distinct[c][1] <= LOOSE_SCAN_KEYS for c in wanted}
+
+
+def _kept(column: str) -> bool:
+    kept = _distinct.get(column)
+    return kept is not None and time.monotonic() <= kept[0] + DISTINCT_TTL
+
+
+def _known(query: ListQuery, matches: Count | None) -> Facts:
+    """The facts before the few values, which tell which columns to ask about."""
+    cased = any(f.lookup in CASE_LOOKUPS for f in query.filters)
+    return Facts(matches, variants=variants_by_upper() if cased else None)
+
+
+def gather_facts(query: ListQuery, keys: list[OrderKey], matches: Count | None) -> Facts:
+    """The facts for reading `query` in `keys` order, the count of its matches given."""
+    known = _known(query, matches)
+    return replace(known, few_values=few_values(key_columns_asked(query, keys, known)))
+
+
+# A substring filter on a field of few distinct values (`last_name__icontains=mul`) is
+# read as the list of those values that it matches: the trigram index of search_text gave
+# the 373,000 Müllers (folded `muller`) as candidates for the few Mulders, 0.37 s to count
+# and page at 3M contacts; as `last_name IN ('Mulder')` the planner knows from its
+# statistics how many rows that is and takes the column's index, and a pattern no value
+# matches is FALSE. The values come from a loose scan over the column's distinct values
+# (one index descent each), fresh on every request.
+def resolve_patterns(query: ListQuery) -> ListQuery:
+    """`query` with each substring filter on a field of few distinct values resolved to the
+    values that it matches (Filter.matching). The first sort key's few values, which the
+    page asks about, are read in the same statement (the request's only one for them)."""
+    patterns = [f.field.column for f in query.filters if f.lookup in SUBSTRING_LOOKUPS]
+    asked = key_columns_asked(query, query.ordering, _known(query, None))
+    few = few_values([*patterns, *asked])
+    filters = [
+        replace(f, matching=_matching_values(f))
+        if f.lookup in SUBSTRING_LOOKUPS and few[f.field.column]
+        else f
+        for f in query.filters
+    ]
+    return replace(query, filters=filters)
+
+
+def _matching_values(f: Filter) -> tuple[str, ...] | None:
+    """The distinct values of `f`'s column that `f` matches; None past LOOSE_SCAN_KEYS."""
+    col, bind = f.field.column, Binder()
+    match = like_match_sql(col, f.lookup, f.value, bind)
+    sql = (
+        f"WITH {distinct_keys(col, 'TRUE', descending=False, most=LOOSE_SCAN_KEYS + 1)} "
+        f"SELECT count(*), coalesce(array_agg({col}) FILTER (WHERE {match}), '{{}}') "
+        f"FROM v WHERE {col} IS NOT NULL"
+    )
+    ((distinct, values),) = fetch_rows(sql, bind.params)
+    return tuple(values) if distinct <= LOOSE_SCAN_KEYS else None

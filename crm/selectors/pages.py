@@ -1,0 +1,156 @@
+"""One page of the list, read top to bottom: the facts for the query (facts.py), the choice
+of how to read its first sort key (plan.py), the SQL (ranges.py, strategies.py), run in one
+statement whose rows PostgreSQL has already serialised to JSON."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from crm.case_variants import Cuts, all_equalities
+from crm.pagination import Cursor
+from crm.params import Filter, ListQuery, OrderKey
+from crm.selectors.count import Count
+from crm.selectors.db import Fetch, fetch_rows
+from crm.selectors.facts import gather_facts
+from crm.selectors.plan import Reader, case_cuts, choose_first_key_reader
+from crm.selectors.ranges import RowRanges, first_key_rows
+from crm.sql import Binder, cut_sql, keyset_branches, order_sql, row_json_sql, where_sql
+
+AVATAR_URL_SQL = "'/crm/appusers/' || id || '/avatar.svg'"
+ROW_JSON = row_json_sql(AVATAR_URL_SQL)
+
+
+@dataclass
+class Page:
+    rows_json: list[bytes]  # each row already serialised by PostgreSQL
+    first_keys: list[Any] | None  # sort key values of the first and last row, for cursors
+    last_keys: list[Any] | None
+    has_more: bool  # another row exists beyond the page in the direction of travel
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RowSerialiser:
+    """Page rows serialised in Python from the values `columns` (a select list) reads,
+    instead of as the JSON PostgreSQL builds (ROW_JSON). The list never makes one: only the
+    bench's ablations do (crm_bench/ablations.py), to measure what that JSON saves."""
+
+    columns: str
+    write: Callable[[tuple[Any, ...]], bytes]
+
+
+def contact_page(
+    query: ListQuery,
+    cursor: Cursor | None = None,
+    *,
+    serialiser: RowSerialiser | None = None,
+    matches: Count | None = None,
+) -> Page:
+    """The rows of one page: by page number (OFFSET) or after/before a keyset cursor, as
+    JSON built by PostgreSQL (or by a `serialiser`: the bench's ablations only)."""
+    started = time.perf_counter()
+    row = serialiser.columns if serialiser else ROW_JSON
+    sql, params = page_sql(query, cursor, row=row, matches=matches)
+    rows = fetch_rows(sql, params)
+    elapsed = time.perf_counter() - started
+    has_more = len(rows) > query.page_size
+    rows = rows[: query.page_size]
+    if cursor is not None and cursor.backwards:
+        rows.reverse()
+    n = len(query.ordering)
+    return Page(
+        rows_json=[serialiser.write(r[n:]) if serialiser else r[n] for r in rows],
+        first_keys=list(rows[0][:n]) if rows else None,
+        last_keys=list(rows[-1][:n]) if rows else None,
+        has_more=has_more,
+        timings={"db": elapsed},
+    )
+
+
+def page_sql(
+    query: ListQuery,
+    cursor: Cursor | None = None,
+    *,
+    row: str = ROW_JSON,
+    matches: Count | None = None,
+    fetch: Fetch = fetch_rows,
+) -> tuple[str, Any]:
+    """The statement for a page's rows (also EXPLAINed by the plan guard test); `matches`,
+    the count of the same filters, sizes the walk of the sort index. A multi-key order first
+    `fetch`es the first keys of the page (see RowRanges._by_groups). `row` is what each row
+    selects after its sort keys."""
+    backwards = cursor is not None and cursor.backwards
+    keys = reversed_keys(query.ordering) if backwards else query.ordering
+    facts = gather_facts(query, keys, matches)
+    reader = choose_first_key_reader(query, keys, facts)
+    ranges = RowRanges(query, facts, Binder(), fetch)
+    offset = (query.page - 1) * query.page_size if query.page else 0
+    after = cursor.values if cursor else None
+    sql = _rows_sql(ranges, keys, reader, after, offset=offset, row=row)
+    return sql, ranges.bind.params
+
+
+def reversed_keys(keys: list[OrderKey]) -> list[OrderKey]:
+    return [OrderKey(k.field, not k.descending) for k in keys]
+
+
+def _rows_sql(ranges: RowRanges, keys: list[OrderKey], reader: Reader, after: list[Any] | None,
+              *, offset: int, row: str) -> str:  # fmt: skip
+    """The page's rows after the keyset cursor's `after` values (or from the start), each
+    with its sort keys and then `row`: one branch per index range, in sort order."""
+    query, bind = ranges.query, ranges.bind
+    cuts = case_cuts(query, keys[0], ranges.facts)
+    filters = _unimplied(query.filters, keys[0], cuts)
+    ranged = keys[0].field if cuts else None
+    where = where_sql(filters, query.search, bind, ranged=ranged)
+    first_key = first_key_rows(reader, ranges, keys, filters, where, ranged)
+    limit = query.page_size + 1  # one extra row tells whether there is a next page
+    branches = [(0, "TRUE")] if after is None else keyset_branches(keys, after, bind)
+    branches = _case_split(keys[0], cuts, branches, bind) if cuts else branches
+    columns = ", ".join(k.field.column for k in keys)
+    if not branches:
+        return f"SELECT {columns}, {row} FROM crm_contactrow WHERE FALSE"
+    # An offset spans the branches: each gives its first offset + limit rows, the union skips.
+    each, skip = (limit, offset) if len(branches) == 1 else (limit + offset, 0)
+    parts = [
+        f"SELECT {n} AS branch, * FROM ("
+        + (first_key(b, each, skip) if i == 0 else ranges.rows(where, b, keys[i:], each, skip))
+        + f") b{n}"
+        for n, (i, b) in enumerate(branches)
+    ]
+    # Each branch is a short index range scan; sorting their few rows by branch number
+    # keeps the global order without relying on UNION ALL's execution order.
+    return (
+        f"SELECT {columns}, {row} FROM ({' UNION ALL '.join(parts)}) c "
+        f"ORDER BY branch, {order_sql(keys)} LIMIT {limit} OFFSET {offset - skip}"
+    )
+
+
+def _unimplied(filters: list[Filter], head: OrderKey, cuts: Cuts | None) -> list[Filter]:
+    """`filters` without an iexact on the first key that its `cuts` imply."""
+    if not all_equalities(cuts):
+        return filters
+    # every branch fixes the column to one of the value's variants, which implies the
+    # iexact; kept, it made the planner expect a handful of rows and sort them all
+    iexact = next(f for f in filters if f.field == head.field and f.lookup == "iexact")
+    return [f for f in filters if f is not iexact]
+
+
+def _case_split(
+    head: OrderKey, cuts: Cuts, branches: list[tuple[int, str]], bind: Binder
+) -> list[tuple[int, str]]:
+    """Branches over the first key, cut into the `cuts` ranges of a case-insensitive prefix
+    filter on it: `last_name__istartswith=m&ordering=last_name` walked the index past every
+    A-L name (1 s at 3M); `M...` and `m...` are two ranges of it."""
+    column = head.field.column
+    # an equality fixes the first key, like a keyset branch: its rows are ordered by the rest
+    within = [
+        (1 if high is None else 0, f" AND {cut_sql(column, low, high, bind)}") for low, high in cuts
+    ]
+    split: list[tuple[int, str]] = []
+    for i, b in branches:  # only branches that range over the first key (i == 0) are cut
+        split.extend((fixed, b + ands) for fixed, ands in (within if i == 0 else [(i, "")]))
+    return split

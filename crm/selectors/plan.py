@@ -1,0 +1,233 @@
+"""How a page is read: pure functions of the query and the Facts gathered for it before
+(crm/selectors/facts.py), with no database and no SQL text, so that every rule is tested
+without a database (tests/test_plan.py). Each rule says why, with what it measured.
+
+Two choices: choose_first_key_reader, how the range of the first sort key is read (the whole
+page without a cursor, or a cursor's first branch); choose_rows_reader, how any range of
+rows in an order is read, which for a walk of the sort key's index takes walk_budget rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+from crm.case_variants import Cuts, Variants, all_equalities, ranges_of
+from crm.fields import ORDER_INDEXES, SEARCH_FIELDS, SUBSTRING_LOOKUPS, Kind
+from crm.params import Filter, ListQuery, OrderKey
+from crm.selectors.count import PLANNER_LOOKUPS, Count
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the choice knows besides the query, read from the database before it."""
+
+    matches: Count | None  # the count of the same filters, which sizes a walk (walk_budget)
+    # column -> whether it has at most LOOSE_SCAN_KEYS distinct values by the planner's
+    # statistics, for the columns that key_columns_asked() names
+    few_values: Mapping[str, bool] = field(default_factory=dict)
+    # crm_case_variant (crm/case_variants.py) when a filter is case-insensitive (CASE_LOOKUPS);
+    # None without one, or when the database does not order text by code point
+    variants: Variants | None = None
+
+
+# Lookups that are one range of the column's (column, id) index, in its order.
+RANGE_LOOKUPS = PLANNER_LOOKUPS | {"in", "startswith"}
+# Lookups read as ranges of their value's case variants (crm/case_variants.py)
+CASE_LOOKUPS = ("istartswith", "iexact")
+
+
+def has_index(keys: list[OrderKey], fixed: frozenset[str] = frozenset()) -> bool:
+    """Whether a b-tree of ORDER_INDEXES gives `keys`' order, once the columns before them
+    are `fixed` by equality filters."""
+    if len({k.descending for k in keys}) > 1:
+        return False
+    names = tuple(k.field.name for k in keys)
+    return any(
+        index[len(index) - len(names) :] == names and set(index[: len(index) - len(names)]) <= fixed
+        for index in ORDER_INDEXES
+    )
+
+
+def fixed_fields(query: ListQuery, facts: Facts) -> frozenset[str]:
+    """Fields an equality fixes: `exact`, or an `iexact` read as a few equalities of its
+    case variants (crm/case_variants.py)."""
+    return frozenset(f.field.name for f in query.filters if _is_equality(f, facts))
+
+
+def _is_equality(f: Filter, facts: Facts) -> bool:
+    if f.lookup == "exact":
+        return True
+    return f.lookup == "iexact" and all_equalities(ranges_of(facts.variants, f.value, whole=True))
+
+
+def case_cuts(query: ListQuery, head: OrderKey, facts: Facts) -> Cuts | None:
+    """The ranges of a case-insensitive prefix filter on the first sort key, in sort order
+    (crm/case_variants.py)."""
+    found = [f for f in query.filters if f.field == head.field and f.lookup in CASE_LOOKUPS]
+    if not found:
+        return None
+    return ranges_of(facts.variants, found[0].value, whole=found[0].lookup == "iexact",
+                     descending=head.descending)  # fmt: skip
+
+
+# How far to walk the sort key's index for a filtered page before using the filter's own
+# access path instead (strategies.first_rows): enough for four pages at the filter's
+# selectivity, and at least as many rows as the filter matches, since the fallback reads all
+# of them: a walk that fails then costs at most what the fallback does (ski rental), and one
+# that was only unlucky is not abandoned early (`gender=M&ordering=first_name`: the first man
+# is 3,400 rows into the first-name index; a 2,000-row walk sent it to sorting 1.4M men, 1.4 s).
+MIN_WALK, MAX_WALK = 2_000, 100_000
+SMALL_RESULT = 5_000  # an exact count this small: the filter's path plus a sort is cheapest
+
+
+def walk_budget(query: ListQuery, keys: list[OrderKey], facts: Facts) -> int | None:
+    """None: a plain index-ordered query; 0: filter path and sort; n: walk n rows first."""
+    filtered = {f.field.name for f in query.filters} | ({"search"} if query.search else set())
+    ranged = {f.field.name for f in query.filters if f.lookup in RANGE_LOOKUPS}
+    if case_cuts(query, keys[0], facts):  # read as ranges of its case variants
+        ranged.add(keys[0].field.name)
+    if not filtered or keys[0].field.name in ranged:
+        return None  # no filter, or a range of the first sort key: the index range is exact
+    fixed = fixed_fields(query, facts)
+    if has_index(keys, fixed):
+        return None  # `last_name=X&ordering=first_name`: a range of (last_name, first_name, id)
+    if [k.field.name for k in keys] == ["id"] and len(query.filters) == 1 and fixed:
+        return None  # one equality, in id order: a range of its (column, id) index
+    matches = facts.matches
+    if matches is None or not matches.total:
+        return MIN_WALK
+    if matches.exact and matches.value <= SMALL_RESULT:
+        return 0
+    expected = 4 * (query.page_size + 1) * matches.total // max(matches.value, 1)
+    return min(max(expected, matches.value, MIN_WALK), MAX_WALK)
+
+
+# A month or day filter on the sort key (`created__month=3&ordering=-created`) matches one
+# slice of every month of the key's order: the walk of its index read every later month
+# first (200,000 rows to reach March from December at 3M contacts) and the fallback sorted
+# all 250,000 matches (0.7 s). Instead each month from the key's first to its last, in sort
+# order, is one range of its (column, id) index, read until the page is full.
+CALENDAR_PARTS = ("month", "day")
+
+
+def calendar_parts(query: ListQuery, keys: list[OrderKey]) -> dict[str, Filter]:
+    """The month and day filters on a date or timestamp first key followed by `id`."""
+    head = keys[0].field
+    if len(keys) != 2 or head.kind not in (Kind.DATE, Kind.DATETIME):
+        return {}
+    return {f.lookup: f for f in query.filters if f.field == head and f.lookup in CALENDAR_PARTS}
+
+
+# A pattern filter on the sort key (`last_name__icontains=mül&ordering=last_name`) matches
+# whole groups of equal keys, so the page can skip from one distinct key to the next, one
+# index descent each, testing the pattern once per key instead of once per row. The walk
+# read every A-L name first: 1.1 s at 3M contacts. At most this many distinct keys are
+# visited before the filter's own path takes over (a column of mostly unique values); a
+# column of at most this many counts as one of few values (Facts.few_values), whose loose
+# scan is then cheap and whose groups a text pattern or a search term matches whole.
+LOOSE_SCAN_KEYS = 2_000
+
+
+def matches_whole_groups(query: ListQuery, keys: list[OrderKey]) -> bool:
+    """Every filter is on the first (text) sort key, one of them a pattern no index range
+    gives, and `id` alone follows it."""
+    head = keys[0].field
+    return (
+        head.kind is Kind.TEXT
+        and len(keys) == 2
+        and not query.search
+        and all(f.field == head for f in query.filters)
+        and any(f.lookup in SUBSTRING_LOOKUPS for f in query.filters)
+    )
+
+
+def _has_group_index(query: ListQuery, keys: list[OrderKey], facts: Facts) -> bool:
+    head = keys[0].field
+    fixed = fixed_fields(query, facts)
+    return (
+        len(keys) == 2
+        and not head.nullable  # a NULL ends the scan of its distinct keys (distinct_keys)
+        and any(index[0] == head.name and index[1] in fixed for index in ORDER_INDEXES)
+    )
+
+
+def groups_by_index(query: ListQuery, keys: list[OrderKey], facts: Facts) -> bool:
+    """Whether the page is read group by group of the sort key's few values, each group a
+    range of an ORDER_INDEXES b-tree whose second column an equality fixes:
+    `first_name=Michael&ordering=gender` from (gender, first_name, id), where the walk of the
+    gender index passed 1.5 million women first (0.23 s at 3M), and `address__city=Zürich&
+    ordering=-address__country` from (country, city, id) (0.16 s)."""
+    return _has_group_index(query, keys, facts) and facts.few_values[keys[0].field.column]
+
+
+# A search sorted by a searched field (`search=müller&ordering=last_name`) finds its matches
+# clustered in the groups of equal keys that contain a term: search_text's trigram index gives
+# all 373,000 rows with `muller` at 3M contacts in no order, and the walk of the name index met
+# none before the middle of the alphabet (0.49 s). So the page is read in two parts: the rows
+# whose key contains a term, group by group (the loose scan above), and the rows whose key
+# contains none, whose terms are then all in other fields, which those fields' own trigram
+# indexes find (crm/db/indexes.sql; for `müller`, none). Only for a key of few distinct values
+# (LOOSE_SCAN_KEYS, by the planner's statistics): a key of mostly unique values has no groups
+# to skip, and a term's matches are spread along its index.
+def _searches_the_key(query: ListQuery, keys: list[OrderKey]) -> bool:
+    return bool(query.search) and len(keys) == 2 and keys[0].field.name in SEARCH_FIELDS
+
+
+def splits_search(query: ListQuery, keys: list[OrderKey], facts: Facts) -> bool:
+    return _searches_the_key(query, keys) and facts.few_values[keys[0].field.column]
+
+
+def key_columns_asked(query: ListQuery, keys: list[OrderKey], facts: Facts) -> list[str]:
+    """The first key's column if choose_first_key_reader may ask whether it has few values
+    (groups_by_index, splits_search), else none: gathered before the choice (facts.py)."""
+    if _has_group_index(query, keys, facts) or _searches_the_key(query, keys):
+        return [keys[0].field.column]
+    return []
+
+
+class Reader(Enum):
+    """How the range of the first sort key is read (ranges.first_key_rows builds it)."""
+
+    CALENDAR = "a month of the key at a time (CALENDAR_PARTS)"
+    LOOSE_SCAN = "from key to distinct key, each key tested once (LOOSE_SCAN_KEYS)"
+    KEY_GROUPS = "a range of an order index per key (groups_by_index)"
+    SPLIT_SEARCH = "the keys with a term, then the rows without (splits_search)"
+    PLAIN = "as any range of rows (choose_rows_reader)"
+
+
+def choose_first_key_reader(query: ListQuery, keys: list[OrderKey], facts: Facts) -> Reader:
+    """The first rule that applies, of those above (each says why)."""
+    if calendar_parts(query, keys):
+        return Reader.CALENDAR
+    if matches_whole_groups(query, keys):
+        return Reader.LOOSE_SCAN
+    if groups_by_index(query, keys, facts):
+        return Reader.KEY_GROUPS
+    if splits_search(query, keys, facts):
+        return Reader.SPLIT_SEARCH
+    return Reader.PLAIN
+
+
+class RowsReader(Enum):
+    """How a range of rows in an order is read (ranges.RowRanges.rows builds it)."""
+
+    BY_GROUPS = "one group of equal first keys at a time"
+    CALENDAR = "a month of the first key at a time (CALENDAR_PARTS)"
+    IDS_FIRST = "the offset skipped by id alone, then the page's rows"
+    WALK = "the sort key's index walked, or the filter's path and a sort (walk_budget)"
+
+
+def choose_rows_reader(query: ListQuery, keys: list[OrderKey], offset: int) -> RowsReader:
+    """The first rule that applies, for rows [offset, ...) in `keys` order."""
+    if len(keys) > 2 and not has_index(keys):
+        # No index gives `ORDER BY gender, birthday DESC, id DESC`: PostgreSQL walks
+        # (gender, id) and sorts every woman by birthday before the first row (0.8 s at 3M).
+        return RowsReader.BY_GROUPS
+    if calendar_parts(query, keys):
+        return RowsReader.CALENDAR
+    if offset:
+        # Projecting JSON for every skipped row made page 10,000 take 3 s instead of 60 ms.
+        return RowsReader.IDS_FIRST
+    return RowsReader.WALK

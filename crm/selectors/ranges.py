@@ -1,0 +1,220 @@
+"""The readers of a range of rows that also read from the database while they build their
+SQL: an order of several keys reads the first keys of its page first (RowRanges), a search
+sorted by a searched field asks the planner how many rows its second part has
+(split_search_rows). first_key_rows turns plan.choose_first_key_reader's choice into SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
+from typing import Any
+
+from crm.fields import FIELDS, SEARCH_FIELDS, Field, Kind
+from crm.params import Filter, ListQuery, OrderKey
+from crm.selectors.db import Fetch, plan_rows
+from crm.selectors.plan import (
+    SMALL_RESULT,
+    Facts,
+    Reader,
+    RowsReader,
+    calendar_parts,
+    choose_rows_reader,
+    walk_budget,
+)
+from crm.selectors.strategies import calendar_rows, first_rows, key_groups, loose_scan_rows
+from crm.sql import (
+    Binder,
+    before_sql,
+    equal_sql,
+    fold_contains_sql,
+    order_sql,
+    search_sql,
+    where_sql,
+)
+
+
+@dataclass
+class RowRanges:
+    """SQL for a range of matching rows in a given order, from index-driven pieces."""
+
+    query: ListQuery
+    facts: Facts
+    bind: Binder
+    fetch: Fetch
+
+    def rows(self, where: str, extra: str, keys: list[OrderKey], limit: int, offset: int) -> str:
+        """Rows [offset, offset + limit) of `where AND extra` in `keys` order. `extra` is an
+        index range on the first key (a keyset branch) or TRUE."""
+        reader = choose_rows_reader(self.query, keys, offset)
+        if reader is RowsReader.BY_GROUPS:
+            return self._by_groups(where, extra, keys, limit, offset)
+        if reader is RowsReader.CALENDAR:
+            parts = calendar_parts(self.query, keys)
+            return calendar_rows(where, extra, keys, limit, offset, parts, self.bind)
+        if reader is RowsReader.IDS_FIRST:
+            # Deferred join: skip the offset rows by id alone, then build JSON for one page.
+            ids = (
+                f"SELECT id FROM crm_contactrow WHERE {where} AND {extra} "
+                f"ORDER BY {order_sql(keys)} LIMIT {limit} OFFSET {offset}"
+            )
+            return f"SELECT * FROM crm_contactrow WHERE id IN ({ids})"
+        return first_rows(where, extra, keys, limit, walk_budget(self.query, keys, self.facts))
+
+    def _by_groups(
+        self, where: str, extra: str, keys: list[OrderKey], limit: int, offset: int
+    ) -> str:
+        """A multi-key order (plan.choose_rows_reader), one group of equal first keys at a
+        time. The first key's index gives the first keys of the wanted rows (the window).
+        Groups wholly inside the window are read by id; a group cut by the window's edge (at
+        most two) is a query with the first key fixed, ordered by the other keys, which the
+        planner serves from the second key's index, or by sorting the group if it is small.
+        """
+        head = keys[0]
+        window = self.fetch(self._window_sql(where, extra, head, limit, offset), self.bind.params)
+        if not window:
+            return "SELECT * FROM crm_contactrow WHERE FALSE"
+        skipped = self._skipped(where, extra, head, window[0][0], offset) if offset else 0
+        groups = [(v, [row[1] for row in rows]) for v, rows in groupby(window, key=itemgetter(0))]
+        parts, whole = [], []
+        for n, (value, ids) in enumerate(groups):
+            cut_before = n == 0 and skipped > 0
+            cut_after = n == len(groups) - 1 and len(window) == limit
+            if not (cut_before or cut_after):
+                whole.extend(ids)
+                continue
+            group = f"{where} AND {equal_sql(head, value, self.bind)}"
+            parts.append(self.rows(group, extra, keys[1:], len(ids), skipped if n == 0 else 0))
+        if whole:
+            ids_sql = ", ".join(self.bind(i, Kind.INTEGER) for i in whole)
+            parts.append(f"SELECT * FROM crm_contactrow WHERE id IN ({ids_sql})")
+        return " UNION ALL ".join(f"({part})" for part in parts)
+
+    def _window_sql(self, where: str, extra: str, head: OrderKey, limit: int, offset: int) -> str:
+        """(first key, id) of rows [offset, offset + limit) in the first key's order alone."""
+        order = order_sql([head])
+        if offset:
+            return (
+                f"SELECT {head.field.column}, id FROM crm_contactrow WHERE {where} AND {extra} "
+                f"ORDER BY {order} LIMIT {limit} OFFSET {offset}"
+            )
+        budget = walk_budget(self.query, [head], self.facts)
+        first = first_rows(where, extra, [head], limit, budget)
+        return f"SELECT {head.field.column}, id FROM ({first}) w ORDER BY {order}"
+
+    def _skipped(self, where: str, extra: str, head: OrderKey, value: Any, offset: int) -> int:
+        """How many rows of the window's first group come before `offset`."""
+        counts = [
+            f"(SELECT count(*) FROM crm_contactrow WHERE {where} AND {extra} AND {before})"
+            for before in before_sql(head, value, self.bind)
+        ]
+        if not counts:
+            return offset
+        ((earlier,),) = self.fetch(f"SELECT {' + '.join(counts)}", self.bind.params)
+        return offset - int(earlier)
+
+
+RowsSql = Callable[[str, int, int], str]  # (extra, limit, offset) -> SQL
+
+
+def first_key_rows(
+    reader: Reader, ranges: RowRanges, keys: list[OrderKey], filters: list[Filter], where: str,
+    ranged: Field | None,
+) -> RowsSql:  # fmt: skip
+    """How a branch that ranges over the first sort key is read, as `reader` says."""
+    query, bind = ranges.query, ranges.bind
+    if reader is Reader.CALENDAR:
+        # Each month's range implies its month and day filters; left in, the planner took
+        # them for 0.5% of its rows and read each month whole (23,000 rows for a recent
+        # month of last_activity at 200k).
+        calendar = calendar_parts(query, keys).values()
+        ranging = where_sql([f for f in filters if f not in calendar], query.search, bind)
+        return lambda extra, limit, offset: ranges.rows(ranging, extra, keys, limit, offset)
+    if reader is Reader.LOOSE_SCAN:
+        # only here: a group of RowRanges._by_groups adds an equality on another column to
+        # `where`, which the loose scan cannot test on the key alone (it answered 500)
+        return lambda extra, limit, offset: (
+            ranges.rows(where, extra, keys, limit, offset)
+            if offset
+            else loose_scan_rows(where, extra, keys, limit)
+        )
+    if reader is Reader.KEY_GROUPS:
+        matching = f"SELECT {keys[0].field.column} FROM v WHERE {keys[0].field.column} IS NOT NULL"
+        return lambda extra, limit, offset: (
+            ranges.rows(where, extra, keys, limit, offset)
+            if offset
+            else key_groups(matching, where, where, extra, keys, limit)
+        )
+    if reader is Reader.SPLIT_SEARCH:
+        unsearched = where_sql(filters, [], bind, ranged=ranged)
+
+        def split(extra: str, limit: int, offset: int) -> str:
+            rows = split_search_rows(ranges, where, unsearched, extra, keys, limit + offset)
+            if rows is None:
+                return ranges.rows(where, extra, keys, limit, offset)
+            return f"SELECT * FROM ({rows}) p OFFSET {offset}"
+
+        return split
+    return lambda extra, limit, offset: ranges.rows(where, extra, keys, limit, offset)
+
+
+def split_search_rows(
+    ranges: RowRanges, where: str, unsearched: str, extra: str, keys: list[OrderKey], limit: int
+) -> str | None:
+    """The first `limit` rows in `keys` order of a search sorted by a searched field: the
+    rows whose key contains a term, and the few others (see plan.splits_search); None if
+    the others are many, which the walk of the key's index finds instead. `unsearched` is
+    `where` without the search terms."""
+    col, bind, terms = keys[0].field.column, ranges.bind, ranges.query.search
+    in_key = " OR ".join(fold_contains_sql(f"crm_fold({col})", t, bind) for t in terms)
+    rest = f"{unsearched} AND NOT ({in_key}) AND {_in_other_fields(col, terms, bind)}"
+    # The planner's estimate, from the statistics of each field's fold (crm/db/indexes.sql).
+    expected = plan_rows(f"SELECT 1 FROM crm_contactrow WHERE {extra} AND {rest}", bind.params,
+                         ranges.fetch)  # fmt: skip
+    if expected > SMALL_RESULT:
+        return None
+    matching = _keys_with_terms(col, terms, bind)
+    in_group = _terms_not_in_key(terms, bind)
+    keyed = key_groups(matching, f"{unsearched} AND {in_group}", f"{where} AND ({in_key})",
+                       extra, keys, limit)  # fmt: skip
+    unkeyed = first_rows(rest, extra, keys, limit, 0)
+    return (
+        f"SELECT * FROM (({keyed}) UNION ALL ({unkeyed})) s ORDER BY {order_sql(keys)} "
+        f"LIMIT {limit}"
+    )
+
+
+def _in_other_fields(col: str, terms: list[str], bind: Binder) -> str:
+    """Each term in one of the searched fields other than `col`."""
+    # With no term in the key, each is in another field: exact without search_text, whose
+    # trigram bitmap (all 282,000 rows with `wien`) cost more than the fields' own.
+    others = [FIELDS[name].column for name in SEARCH_FIELDS if FIELDS[name].column != col]
+    return " AND ".join(
+        "(" + " OR ".join(fold_contains_sql(f"crm_fold({c})", t, bind) for c in others) + ")"
+        for t in terms
+    )
+
+
+def _keys_with_terms(col: str, terms: list[str], bind: Binder) -> str:
+    """The distinct keys of `v` (strategies.distinct_keys) that contain a term, each with
+    `t<n>`: whether it contains term n."""
+    # Which terms each key contains, once per key: a group's rows need only the others in
+    # search_text. Left to a plain `where`, the planner read a whole group from the trigram
+    # index and sorted it (14,000 Michaels at 200k) instead of walking the group by id.
+    has = [f"{fold_contains_sql(f'crm_fold({col})', t, bind)} AS t{n}" for n, t in enumerate(terms)]
+    any_term = " OR ".join(f"t{n}" for n in range(len(terms)))
+    return (
+        f"SELECT * FROM (SELECT {col}, {', '.join(has)} FROM v WHERE {col} IS NOT NULL) k "
+        f"WHERE {any_term}"
+    )
+
+
+def _terms_not_in_key(terms: list[str], bind: Binder) -> str:
+    """A group's rows: each term that its key (`d`) lacks is in search_text."""
+    # (a single term is in every matching key: no condition, which the planner would also
+    # count against the group's size)
+    in_group = " AND ".join(
+        f"(d.t{n} OR {search_sql(t, bind)})" for n, t in enumerate(terms) if len(terms) > 1
+    )
+    return in_group or "TRUE"

@@ -1,0 +1,147 @@
+"""SQL for each way of reading rows that plan.py chooses, built from its arguments alone
+(ranges.py has the readers that also read from the database while they build)."""
+
+from __future__ import annotations
+
+from crm.fields import Kind
+from crm.params import Filter, OrderKey
+from crm.selectors.plan import LOOSE_SCAN_KEYS
+from crm.sql import Binder, order_sql
+
+
+def first_rows(where: str, extra: str, keys: list[OrderKey], limit: int, budget: int | None) -> str:
+    """The first `limit` rows matching `where AND extra` in `keys` order, in a plan whose
+    cost is bounded whichever way the filter and the order are correlated.
+
+    Walking the sort key's index and filtering is fast when matches are spread along it,
+    but `city=Berlin ORDER BY phone_number` finds its first Berlin phone (+49...) only after
+    every Austrian one (+43...): 100k+ rows at 200k contacts. So the walk gets a budget
+    (plan.walk_budget); only if that does not fill the page, the filter's own access path
+    finds all matches and a top-N sort orders them.
+    """
+    order = order_sql(keys)
+    if budget is None:
+        return (
+            f"SELECT * FROM crm_contactrow WHERE {where} AND {extra} ORDER BY {order} LIMIT {limit}"
+        )
+    unindexed = order_sql(keys, unindexed=True)
+    if budget == 0:
+        return (
+            f"SELECT * FROM crm_contactrow WHERE {extra} AND {where} "
+            f"ORDER BY {unindexed} LIMIT {limit}"
+        )
+    walk = f"SELECT * FROM crm_contactrow WHERE {extra} ORDER BY {order} LIMIT {budget}"
+    head = f"SELECT * FROM ({walk}) w WHERE {where} ORDER BY {order} LIMIT {limit}"
+    return head_or_fallback(head, where, extra, unindexed, limit)
+
+
+def head_or_fallback(
+    head: str, where: str, extra: str, unindexed: str, limit: int, *, ctes: str = "",
+    complete: str = "FALSE",
+) -> str:  # fmt: skip
+    """The `head` rows if they fill the page or are `complete` (all there are), else the
+    filter's own access path and a top-N sort. `ctes` come before `head` in its WITH."""
+    whole = f"((SELECT count(*) FROM head) = {limit} OR {complete})"
+    return (
+        f"WITH {ctes}head AS ({head}) "
+        f"SELECT * FROM head WHERE {whole} "
+        f"UNION ALL ("
+        f"SELECT * FROM crm_contactrow WHERE {extra} AND {where} "
+        f"AND NOT {whole} ORDER BY {unindexed} LIMIT {limit})"
+    )
+
+
+def loose_scan_rows(where: str, extra: str, keys: list[OrderKey], limit: int) -> str:
+    """The first `limit` rows in `keys` order of a `where` on the first key alone, from a
+    loose index scan over that key's distinct values (see plan.LOOSE_SCAN_KEYS)."""
+    col = keys[0].field.column
+    # `where` names the column bare, here the distinct key of `v`. A substring's redundant
+    # search_text condition (crm/sql.py) holds for the key alone too, so the key's own fold
+    # stands in for it.
+    keys_only = f"SELECT {col}, crm_fold({col}) AS search_text FROM v WHERE {col} IS NOT NULL"
+    matching = f"SELECT {col} FROM ({keys_only}) k WHERE {where}"
+    return key_groups(matching, "TRUE", where, extra, keys, limit)
+
+
+def key_groups(
+    matching: str, where: str, fallback: str, extra: str, keys: list[OrderKey], limit: int
+) -> str:
+    """The first `limit` rows in `keys` order (a first key, then `id`) from the groups of
+    equal first keys that `matching` selects out of `v` (distinct_keys), each group's rows
+    filtered by `where`; if the scan stopped at LOOSE_SCAN_KEYS short of a page, the rows
+    of `fallback` from its own access path instead. The recursion is evaluated only as far
+    as the LIMIT pulls it."""
+    col = keys[0].field.column
+    # A group is walked by id under the LIMIT. The planner guesses every group's size alike
+    # (the table over the key's distinct values, 15,600 rows of 3M), and for a LIMIT near
+    # that guess read the whole group and sorted it: all 373,000 Müllers for page 10 of
+    # `search=müller wien&ordering=last_name` (2 s). A LIMIT it cannot read at plan time is
+    # taken for a tenth of the rows, which keeps the walk: 24 ms.
+    group = (
+        f"SELECT * FROM crm_contactrow c WHERE c.{col} = d.{col} AND {extra} AND {where} "
+        f"ORDER BY {order_sql(keys[1:])} LIMIT (SELECT {limit})"
+    )
+    head = f"SELECT r.* FROM ({matching}) d CROSS JOIN LATERAL ({group}) r LIMIT {limit}"
+    distinct = distinct_keys(col, extra, descending=keys[0].descending, most=LOOSE_SCAN_KEYS)
+    # A short head is all there is when the scan ran off the end of the keys: after a cursor
+    # near the end, the fallback had sorted every match to find none (0.15 s at 3M).
+    return head_or_fallback(head, fallback, extra, order_sql(keys, unindexed=True), limit,
+                            ctes=f"{distinct}, ",
+                            complete=f"(SELECT max(n) FROM v) < {LOOSE_SCAN_KEYS}")  # fmt: skip
+
+
+def distinct_keys(col: str, extra: str, *, descending: bool, most: int) -> str:
+    """`RECURSIVE v(col, n)`, for a WITH: the first `most` distinct values of `col` among the rows
+    of `extra`, in order, from a loose index scan (one descent of the column's index each);
+    a NULL ends them."""
+    direction, step = ("DESC", "<") if descending else ("ASC", ">")
+    first = f"SELECT {col}, 1 FROM crm_contactrow WHERE {extra} ORDER BY {col} {direction} LIMIT 1"
+    following = (
+        f"SELECT (SELECT {col} FROM crm_contactrow WHERE {col} {step} v.{col} AND {extra} "
+        f"ORDER BY {col} {direction} LIMIT 1), n + 1 "
+        f"FROM v WHERE {col} IS NOT NULL AND n < {most}"
+    )
+    return f"RECURSIVE v({col}, n) AS (({first}) UNION ALL {following})"
+
+
+def calendar_rows(
+    where: str, extra: str, keys: list[OrderKey], limit: int, offset: int, parts: dict[str, Filter],
+    bind: Binder,
+) -> str:  # fmt: skip
+    """Rows [offset, offset + limit) of `where AND extra` in `keys` order, one month of the
+    first key at a time (see plan.CALENDAR_PARTS); months without the filtered month or day
+    cost nothing but a row of the series. Month bounds are in the session's time zone, UTC,
+    as the month and day filters are (crm/sql.py)."""
+    col = keys[0].field.column
+    rows = (
+        f"SELECT * FROM crm_contactrow WHERE {col} >= m.low AND {col} < m.high "
+        f"AND {where} AND {extra} ORDER BY {order_sql(keys)} LIMIT {limit + offset}"
+    )
+    # The nested loop reads the months in series order and stops at the LIMIT; the months
+    # cover the key's whole span, so what they give is every match (no fallback needed).
+    return (
+        f"SELECT r.* FROM ({_months(keys[0], parts, bind)}) m CROSS JOIN LATERAL ({rows}) r "
+        f"LIMIT {limit} OFFSET {offset}"
+    )
+
+
+def _months(head: OrderKey, parts: dict[str, Filter], bind: Binder) -> str:
+    """(low, high) of the filtered month or day of every month of `head`'s span, in order."""
+    col = head.field.column
+    first, last = (f"(SELECT date_trunc('month', {fn}({col})) FROM crm_contactrow)"
+                   for fn in ("min", "max"))  # fmt: skip
+    series = (f"generate_series({last}, {first}, interval '-1 month')" if head.descending
+              else f"generate_series({first}, {last}, interval '1 month')")  # fmt: skip
+    start, keep = "s", []
+    if "month" in parts:
+        keep.append(f"extract(month FROM s) = {bind(parts['month'].value, Kind.INTEGER)}")
+    if "day" in parts:  # that day of the month, where the month has it
+        start = f"s + ({bind(parts['day'].value, Kind.INTEGER)} - 1) * interval '1 day'"
+        keep.append(f"extract(month FROM {start}) = extract(month FROM s)")
+    end = f"{start} + interval '1 {'day' if 'day' in parts else 'month'}'"
+    cast = "::date" if head.field.kind is Kind.DATE else ""
+    return (
+        f"SELECT ({start}){cast} AS low, ({end}){cast} AS high "
+        f"FROM {series} s "
+        f"WHERE {' AND '.join(keep) or 'TRUE'}"
+    )
