@@ -1,0 +1,305 @@
+"""The list's plan chooser (crm/selectors/plan.py) without a database: each rule by itself,
+from queries parsed as the view parses them and Facts written by hand. No test here has the
+django_db mark, so a rule that read the database would fail with pytest-django's error."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+import pytest
+
+from crm.case_variants import Variants
+from crm.fields import FIELDS
+from crm.params import ListQuery, parse_list_params
+from crm.selectors import plan
+from crm.selectors.count import Count
+from crm.selectors.plan import (
+    MAX_WALK,
+    MIN_WALK,
+    SMALL_RESULT,
+    Facts,
+    Reader,
+    RowsReader,
+    calendar_parts,
+    case_cuts,
+    choose_first_key_reader,
+    choose_rows_reader,
+    fixed_fields,
+    has_index,
+    key_columns_asked,
+    walk_budget,
+)
+
+# crm_case_variant for ASCII letters, as the database has it (crm/db/schema.sql)
+VARIANTS: Variants = {
+    c: [c.upper(), c.lower()] for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+}
+
+
+def query(string: str) -> ListQuery:
+    return parse_list_params(parse_qs(string, keep_blank_values=True))
+
+
+def facts(
+    matches: Count | None = None, *, few: dict[str, bool] | None = None, variants: bool = False
+) -> Facts:
+    return Facts(matches, few or {}, VARIANTS if variants else None)
+
+
+def first_key_reader(
+    string: str, *, few: dict[str, bool] | None = None, variants: bool = False
+) -> Reader:
+    q = query(string)
+    return choose_first_key_reader(q, q.ordering, facts(few=few, variants=variants))
+
+
+def budget(string: str, matches: Count | None = None, *, variants: bool = False) -> int | None:
+    q = query(string)
+    return walk_budget(q, q.ordering, facts(matches, variants=variants))
+
+
+# --- has_index, fixed_fields, case_cuts, calendar_parts ------------------------------------
+
+
+def test_an_order_index_gives_its_order_in_one_direction_only() -> None:
+    assert has_index(query("ordering=last_name,first_name").ordering)
+    assert has_index(query("ordering=-last_name,-first_name").ordering)
+    assert not has_index(query("ordering=last_name,-first_name").ordering)
+    assert not has_index(query("ordering=gender,birthday").ordering)
+
+
+def test_an_order_index_gives_its_tail_once_equalities_fix_its_head() -> None:
+    tail = query("ordering=first_name").ordering
+    assert not has_index(tail)
+    assert has_index(tail, frozenset({"last_name"}))
+
+
+def test_an_exact_filter_fixes_its_field_and_an_iexact_only_as_equalities_of_its_variants() -> None:
+    assert fixed_fields(query("last_name=Muster&gender__in=F"), facts()) == {"last_name"}
+    assert fixed_fields(query("last_name__iexact=bach"), facts(variants=True)) == {"last_name"}
+    # without code point order no variants are known; a long value's are cut to a prefix
+    assert not fixed_fields(query("last_name__iexact=bach"), facts())
+    assert not fixed_fields(query("last_name__iexact=mustermann"), facts(variants=True))
+
+
+def test_a_case_insensitive_prefix_on_the_first_key_is_its_variants_in_sort_order() -> None:
+    q = query("last_name__istartswith=m&ordering=-last_name")
+    assert case_cuts(q, q.ordering[0], facts(variants=True)) == [("m", "n"), ("M", "N")]
+    assert case_cuts(q, q.ordering[0], facts()) is None
+    other = query("first_name__istartswith=m&ordering=last_name")
+    assert case_cuts(other, other.ordering[0], facts(variants=True)) is None
+
+
+def test_calendar_parts_are_month_and_day_filters_on_a_date_first_key_followed_by_id() -> None:
+    q = query("created__month=3&created__day=31&created__year=2024&ordering=-created")
+    assert sorted(calendar_parts(q, q.ordering)) == ["day", "month"]
+    longer = query("created__month=3&ordering=-created,first_name")
+    assert calendar_parts(longer, longer.ordering) == {}
+    other = query("birthday__month=3&ordering=-created")
+    assert calendar_parts(other, other.ordering) == {}
+
+
+# --- walk_budget ---------------------------------------------------------------------------
+
+# A filter and an order that no index serves together: its matches may be anywhere along the
+# first-name index (the walk), or found by the country index and sorted (the fallback).
+WALKED = "address__country=AT&ordering=first_name"
+TABLE = 3_000_000
+
+
+def test_without_a_filter_the_index_is_read_plainly() -> None:
+    assert budget("ordering=phone_number") is None
+
+
+def test_a_range_of_the_first_sort_key_is_read_plainly() -> None:
+    assert budget("last_name__startswith=M&ordering=last_name") is None
+    assert budget("relationship__points__gte=5&ordering=-relationship__points") is None
+    assert budget("last_name__contains=M&ordering=last_name") == MIN_WALK
+
+
+def test_a_case_insensitive_prefix_of_the_first_sort_key_is_read_as_its_ranges() -> None:
+    string = "last_name__istartswith=m&ordering=last_name"
+    assert budget(string, variants=True) is None
+    assert budget(string) == MIN_WALK  # no code point order: no ranges
+
+
+def test_an_equality_that_fixes_an_order_index_head_reads_a_range_of_it() -> None:
+    assert budget("last_name=Muster&ordering=first_name") is None
+    assert budget("last_name__iexact=bach&ordering=first_name", variants=True) is None
+    assert budget("gender=F&ordering=first_name") is None  # (gender, first_name, id)
+    assert budget(WALKED) == MIN_WALK
+
+
+def test_one_equality_in_id_order_reads_its_column_index() -> None:
+    assert budget("gender=F") is None
+    assert budget("gender=F&birthday__year=1980") == MIN_WALK
+    assert budget("gender__in=F") is not None  # not an equality that fixes the field
+
+
+def test_without_a_count_the_walk_is_the_least() -> None:
+    assert budget(WALKED, None) == MIN_WALK
+    assert budget(WALKED, Count(10, True, 0)) == MIN_WALK
+
+
+def test_a_small_exact_count_takes_the_filters_path_and_a_sort() -> None:
+    assert budget(WALKED, Count(SMALL_RESULT, True, TABLE)) == 0
+    assert budget(WALKED, Count(SMALL_RESULT + 1, True, 10_000)) == SMALL_RESULT + 1
+    assert budget(WALKED, Count(100, False, TABLE)) != 0  # an estimate: maybe many more
+
+
+def test_the_walk_covers_four_pages_at_the_filters_selectivity() -> None:
+    # 1 in 300 rows match: four pages of 26 rows (one more tells a next page) are 31,200
+    assert budget(WALKED, Count(10_000, False, TABLE)) == 4 * 26 * 300
+    assert budget(f"{WALKED}&page_size=50", Count(10_000, False, TABLE)) == 4 * 51 * 300
+
+
+def test_the_walk_covers_at_least_every_match_and_the_least_walk() -> None:
+    assert budget(WALKED, Count(50_000, False, TABLE)) == 50_000
+    assert budget(WALKED, Count(1_500, False, 1_600)) == MIN_WALK
+
+
+def test_the_walk_is_bounded() -> None:
+    assert budget(WALKED, Count(1_000, False, TABLE)) == MAX_WALK
+    assert budget(WALKED, Count(2_900_000, False, TABLE)) == MAX_WALK
+
+
+# --- choose_first_key_reader ---------------------------------------------------------------
+
+
+def test_a_month_or_day_of_the_first_key_is_read_a_month_at_a_time() -> None:
+    assert first_key_reader("created__month=3&ordering=-created") is Reader.CALENDAR
+    assert first_key_reader("birthday__day=29&ordering=birthday") is Reader.CALENDAR
+    assert first_key_reader("created__year=2024&ordering=-created") is Reader.PLAIN
+    assert first_key_reader("created__month=3&ordering=-created,first_name") is Reader.PLAIN
+
+
+def test_a_pattern_on_the_first_key_alone_is_a_loose_scan_of_its_keys() -> None:
+    assert first_key_reader("last_name__icontains=mül&ordering=last_name") is Reader.LOOSE_SCAN
+    assert (
+        first_key_reader("last_name__iendswith=er&last_name__startswith=M&ordering=-last_name")
+        is Reader.LOOSE_SCAN
+    )
+    # a range of the index instead; a filter on another column; a search; a second key
+    assert first_key_reader("last_name__startswith=Mü&ordering=last_name") is Reader.PLAIN
+    assert first_key_reader("last_name__icontains=mü&gender=F&ordering=last_name") is Reader.PLAIN
+    assert (
+        first_key_reader(
+            "last_name__icontains=mü&search=wien&ordering=last_name", few={"last_name": False}
+        )
+        is Reader.PLAIN
+    )
+    assert first_key_reader("last_name__icontains=mü&ordering=last_name,first_name") is Reader.PLAIN
+
+
+def test_an_equality_on_an_order_index_second_column_reads_it_per_first_key() -> None:
+    few = {"gender": True}
+    assert first_key_reader("first_name=Michael&ordering=gender", few=few) is Reader.KEY_GROUPS
+    assert first_key_reader("first_name=Michael&ordering=-gender", few=few) is Reader.KEY_GROUPS
+    assert (
+        first_key_reader(
+            "address__city=Zürich&ordering=-address__country", few={"address_country": True}
+        )
+        is Reader.KEY_GROUPS
+    )
+    assert (
+        first_key_reader("first_name__iexact=anna&ordering=gender", few=few, variants=True)
+        is Reader.KEY_GROUPS
+    )
+
+
+def test_a_nullable_first_key_is_not_read_per_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scan of a key's distinct values ends at its first NULL (distinct_keys): the
+    group of NULLs would be missed. No order index starts with a nullable column yet."""
+    monkeypatch.setattr(plan, "ORDER_INDEXES", [("birthday", "first_name", "id")])
+    string = "first_name=Michael&ordering=birthday"
+    assert first_key_reader(string, few={"birthday": True}) is Reader.PLAIN
+    monkeypatch.setattr(plan, "ORDER_INDEXES", [("gender", "first_name", "id")])
+    assert first_key_reader(string.replace("birthday", "gender"), few={"gender": True}) is (
+        Reader.KEY_GROUPS
+    )
+
+
+def test_a_first_key_of_many_values_is_not_read_per_key() -> None:
+    many = {"gender": False}
+    assert first_key_reader("first_name=Michael&ordering=gender", few=many) is Reader.PLAIN
+    assert first_key_reader("first_name__in=Michael&ordering=gender", few={}) is Reader.PLAIN
+
+
+def test_a_search_sorted_by_a_searched_field_of_few_values_is_split() -> None:
+    assert (
+        first_key_reader("search=müller&ordering=last_name", few={"last_name": True})
+        is Reader.SPLIT_SEARCH
+    )
+    assert (
+        first_key_reader("search=müller wien&ordering=-address__city", few={"address_city": True})
+        is Reader.SPLIT_SEARCH
+    )
+    assert (
+        first_key_reader("search=müller&ordering=last_name", few={"last_name": False})
+        is Reader.PLAIN
+    )
+    assert first_key_reader("search=müller&ordering=last_name,first_name") is Reader.PLAIN
+    assert first_key_reader("search=müller&ordering=gender") is Reader.PLAIN  # not searched
+
+
+def test_anything_else_is_read_as_any_range_of_rows() -> None:
+    for string in ("", WALKED, "ordering=-relationship__points"):
+        assert first_key_reader(string) is Reader.PLAIN
+
+
+ORDERINGS = [f"{sign}{name}" for name in FIELDS for sign in ("", "-")]
+FILTERS = ["", "first_name=Michael", "address__city=Wien", "address__city__iexact=wien",
+           "last_name__icontains=mül", "search=müller", "created__month=3"]  # fmt: skip
+
+
+@pytest.mark.parametrize("filters", FILTERS)
+def test_the_columns_gathered_are_exactly_those_the_choice_asks_about(filters: str) -> None:
+    """facts.py reads the few values of key_columns_asked() before the choice: the choice
+    asks about no other column (that would be a KeyError), and each one it names matters."""
+    for ordering in ORDERINGS:
+        q = query(f"{filters}&ordering={ordering}")
+        asked = key_columns_asked(q, q.ordering, facts(variants=True))
+        chosen = {
+            choose_first_key_reader(q, q.ordering, Facts(None, dict.fromkeys(asked, few), VARIANTS))
+            for few in (True, False)
+        }
+        assert len(chosen) == (2 if asked else 1), (filters, ordering)
+
+
+def test_only_a_searched_or_order_index_head_is_asked_about() -> None:
+    q = query("search=müller&ordering=last_name")
+    assert key_columns_asked(q, q.ordering, facts()) == ["last_name"]
+    q = query("first_name=Michael&ordering=gender")
+    assert key_columns_asked(q, q.ordering, facts()) == ["gender"]
+    for string in ("ordering=last_name", "search=müller&ordering=gender", "ordering=gender"):
+        q = query(string)
+        assert key_columns_asked(q, q.ordering, facts()) == []
+
+
+# --- choose_rows_reader --------------------------------------------------------------------
+
+
+def rows_reader(string: str, offset: int = 0) -> RowsReader:
+    q = query(string)
+    return choose_rows_reader(q, q.ordering, offset)
+
+
+def test_an_order_of_several_keys_without_an_index_is_read_group_by_group() -> None:
+    assert rows_reader("ordering=gender,-birthday") is RowsReader.BY_GROUPS
+    assert rows_reader("ordering=gender,-birthday", offset=50) is RowsReader.BY_GROUPS
+    assert rows_reader("ordering=last_name,-first_name") is RowsReader.BY_GROUPS
+    assert rows_reader("ordering=last_name,first_name") is RowsReader.WALK
+
+
+def test_a_month_or_day_of_the_key_is_read_a_month_at_a_time_on_any_page() -> None:
+    assert rows_reader("created__month=3&ordering=-created") is RowsReader.CALENDAR
+    assert rows_reader("created__month=3&ordering=-created", offset=50) is RowsReader.CALENDAR
+
+
+def test_a_page_past_the_first_skips_its_offset_by_id() -> None:
+    assert rows_reader(WALKED, offset=25) is RowsReader.IDS_FIRST
+    assert rows_reader("ordering=last_name,first_name", offset=25) is RowsReader.IDS_FIRST
+
+
+def test_a_first_page_walks_the_sort_index() -> None:
+    assert rows_reader(WALKED) is RowsReader.WALK
