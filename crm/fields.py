@@ -95,7 +95,7 @@ SEARCH_FIELDS = (
 # Orders with a b-tree of their own beyond the (column, id) ones (crm/db/indexes.sql says
 # which query needs each), each also serving its tail after equality filters on its leading
 # columns. Other orders of several keys are read one group of equal first keys at a time
-# (crm/selectors.py), which is fast unless the first group is a few thousand rows whose
+# (crm/selectors/ranges.py), which is fast unless the first group is a few thousand rows whose
 # second key is correlated with the first; an index per pair would cost seed time and disk.
 _FIELD_OF_COLUMN = {f.column: f.name for f in FIELDS.values()}
 ORDER_INDEXES = [

@@ -50,7 +50,7 @@ class Filter:
     field: Field
     lookup: str
     value: Any  # already parsed: a scalar, a list (in, range) or a bool (isnull)
-    # a pattern read as the field's values that it matches (crm/selectors.py resolve_patterns)
+    # a pattern read as the field's values that it matches (crm/selectors/facts.py resolve_patterns)
     matching: tuple[str, ...] | None = None
 
 

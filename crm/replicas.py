@@ -6,7 +6,7 @@ every write, every read inside a write's transaction, the authentication and eve
 else run on the primary ("default").
 
 The one seam: `reads`, a stand-in for django.db.connection whose target is chosen per
-request. The read paths run their raw SQL through it (crm/selectors.py, crm/export.py,
+request. The read paths run their raw SQL through it (crm/selectors/, crm/export.py,
 crm/views.py); a view wrapped in `replica_reads` makes it point at the replica chosen for
 the request, and the router sends the ORM's reads in that scope the same way.
 Everywhere else, and inside an atomic block of the primary, it is the primary.

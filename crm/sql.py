@@ -254,7 +254,7 @@ RELATIONSHIP_FIELDS = [n for n in FIELDS if n.startswith("relationship__")]
 
 def row_json_sql(avatar_url: str) -> str:
     """One contact as a json value, built by PostgreSQL (cheaper than Python dicts + dumps);
-    crm/selectors.py loads it as bytes."""
+    crm/selectors/db.py loads it as bytes."""
     return (
         f"json_build_object({_json_object(CONTACT_FIELDS, str)}, "
         f"'address', json_build_object({_json_object(ADDRESS_FIELDS, _suffix)}), "

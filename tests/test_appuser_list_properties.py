@@ -589,7 +589,7 @@ def test_a_month_or_day_of_the_sort_key_matches_the_orm(
     api_client: Client, dataset: DataSet, data: st.DataObject
 ) -> None:
     """`created__month=3&ordering=-created` is read one month of the sort key at a time
-    (crm/selectors.py CALENDAR_PARTS). Days that some months lack (29-31) and months nobody
+    (crm/selectors/plan.py CALENDAR_PARTS). Days that some months lack (29-31) and months nobody
     has are drawn too."""
     field = data.draw(
         st.sampled_from([f for f, kind in FIELDS.items() if kind in (DATE, DATETIME)])
@@ -616,8 +616,8 @@ def test_a_search_sorted_by_a_searched_field_matches_the_orm(
     api_client: Client, dataset: DataSet, data: st.DataObject
 ) -> None:
     """`search=müller&ordering=last_name` is read as the groups of names that contain a
-    term plus the rows whose terms are all in other fields (crm/selectors.py
-    _splits_search): together they must be every match, in order, once each."""
+    term plus the rows whose terms are all in other fields (crm/selectors/plan.py
+    splits_search): together they must be every match, in order, once each."""
     field = data.draw(st.sampled_from(SEARCH_FIELDS), label="sort key")
     terms = data.draw(search_terms(dataset), label="terms")
     if data.draw(st.booleans(), label="a term from the sort key"):

@@ -5,7 +5,8 @@ number of rows. A change that breaks an index path fails here, not in production
 The bound for a filtered page is 5% of the table, or three times the filter's own matches
 when the filter and the sort key are correlated (city=Berlin sorted by phone number: no
 Berlin number among the first rows of the phone order), where the filter's access path
-plus a top-N sort is the best plan without an index for that pair (crm/selectors.py).
+plus a top-N sort is the best plan without an index for that pair
+(crm/selectors/strategies.py first_rows).
 
 Rows read = rows returned by every scan node plus the rows its filters threw away, times
 its loops (EXPLAIN ANALYZE), so a sequential scan or a sort of the whole table cannot hide.
@@ -187,7 +188,7 @@ def test_a_search_of_one_term_is_counted_from_the_fields_statistics(
     explain, django_assert_num_queries, term: str
 ) -> None:
     """A search of one term many contacts have (more than three times the exact count's
-    cap): the planner's figure from the searched fields' folds (crm/selectors.py
+    cap): the planner's figure from the searched fields' folds (crm/selectors/count.py
     _search_estimate), one EXPLAIN, close to the truth; a term few contacts have is still
     counted exactly."""
     common = ListQuery(search=[term])
@@ -292,7 +293,7 @@ def test_an_equality_on_the_second_column_of_an_order_index_reads_its_groups(
 ) -> None:
     """`first_name=Michael&ordering=gender` and `address__city=X&ordering=-address__country`
     (the other way round from the test above): one range of the index per group of the
-    first column's few values (crm/selectors.py _groups_by_index). The walk of the gender
+    first column's few values (crm/selectors/plan.py groups_by_index). The walk of the gender
     index passed 1.5 million women before the first Michael (0.23 s at 3M)."""
     fixed = _filter_for(FIELDS[second])
     too_many = {}
@@ -387,7 +388,7 @@ def test_a_rare_substring_reads_few_rows(explain, name: str) -> None:
 @pytest.mark.parametrize("name", SEARCH_FIELDS)
 def test_a_substring_of_the_sort_key_reads_few_rows(explain, name: str) -> None:
     """A pattern on the sort key itself matches whole groups of equal keys, read by a loose
-    index scan over the distinct keys (crm/selectors.py): a walk of the index read every
+    index scan over the distinct keys (crm/selectors/strategies.py): a walk of the index read every
     key before the first match (1.1 s at 3M for `last_name__icontains=mül&ordering=last_name`).
     Keys that are nearly all distinct give the loose scan nothing to skip; its budget of
     distinct keys then bounds it, and the filter's trigram path answers."""
@@ -427,7 +428,7 @@ def test_a_calendar_day_of_birthdays_reads_few_rows(explain) -> None:
 def test_a_search_sorted_by_the_field_it_matches_reads_few_rows(explain, name: str) -> None:
     """`search=müller&ordering=last_name`, both ways, with the field's most frequent value:
     the groups of keys that contain the term, and the rows with the term in other fields
-    from their own trigram indexes (crm/selectors.py _splits_search). The walk of the key's
+    from their own trigram indexes (crm/selectors/plan.py splits_search). The walk of the key's
     index met no match before the value's place in the alphabet, then sorted every match
     (0.49 s at 3M)."""
     field = FIELDS[name]
@@ -452,7 +453,7 @@ def test_a_search_sorted_by_the_field_it_matches_reads_few_rows(explain, name: s
 def test_a_deep_page_of_a_search_sorted_by_the_field_it_matches_reads_few_rows(explain) -> None:
     """Page 10 of `search=müller wien&ordering=last_name`: the planner guessed the Müllers'
     group at the table's average and, for a LIMIT near that guess, read the whole group and
-    sorted it (2 s at 3M); the group is walked by id (crm/selectors.py _key_groups)."""
+    sorted it (2 s at 3M); the group is walked by id (crm/selectors/strategies.py key_groups)."""
     name = _filter_for(FIELDS["last_name"]).value.split()[0]
     city = _filter_for(FIELDS["address__city"]).value.split()[0]
     query = ListQuery(search=[name, city], ordering=parse_ordering("last_name"), page=10)
@@ -466,7 +467,7 @@ DATE_FIELDS = [name for name, f in FIELDS.items() if f.kind in (Kind.DATE, Kind.
 @pytest.mark.parametrize("name", DATE_FIELDS)
 def test_a_month_or_day_of_the_sort_key_reads_few_rows(explain, name: str) -> None:
     """`created__month=3&ordering=-created` in both directions, for every month and for the
-    31st: one month of the key's index at a time (crm/selectors.py CALENDAR_PARTS). The walk
+    31st: one month of the key's index at a time (crm/selectors/plan.py CALENDAR_PARTS). The walk
     read every later month first and then sorted all matches (0.7 s at 3M). Below about a
     million contacts the planner expects a month to hold fewer rows than a page and reads
     each month it visits whole (1,700 rows at 200,000): still bounded."""
@@ -485,7 +486,7 @@ def test_a_month_or_day_of_the_sort_key_reads_few_rows(explain, name: str) -> No
 @pytest.mark.parametrize("name", TEXT_FIELDS)
 def test_a_substring_of_a_field_of_few_values_reads_its_matches(explain, name: str) -> None:
     """A substring filter on a field of few distinct values is read as the values it matches
-    (crm/selectors.py resolve_patterns): `last_name__icontains=mul` had the 373,000 folded
+    (crm/selectors/facts.py resolve_patterns): `last_name__icontains=mul` had the 373,000 folded
     `muller`s of search_text's index as candidates for a few Mulders (0.37 s at 3M), and
     `address__street__icontains=qq` scanned the table (0.76 s). Count and page now read
     about the matches; a field of mostly unique values keeps its pattern."""

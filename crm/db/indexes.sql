@@ -1,5 +1,5 @@
 -- Every index and extended statistics object of the read model crm_contactrow, each with the
--- queries that need it (crm/selectors.py builds them). Measured at 3M contacts. Written as
+-- queries that need it (crm/selectors/ builds them). Measured at 3M contacts. Written as
 -- PostgreSQL prints them (pg_get_indexdef), so tests/test_database_objects.py can compare the
 -- live database with this file. crm/fields.py derives ORDER_INDEXES (the multi-column
 -- b-trees) from here.
@@ -38,8 +38,8 @@ CREATE INDEX IF NOT EXISTS crm_contactrow_relationship_last_activity_id ON crm_c
 -- changes (docs/performance-notes.md).
 CREATE INDEX IF NOT EXISTS crm_contactrow_search_trgm ON crm_contactrow USING gin (search_text gin_trgm_ops) WITH (gin_pending_list_limit='256');
 
--- The same per searched field, for a search sorted by one of them (crm/selectors.py
--- `_split_search_rows`): `search=müller&ordering=last_name` took 0.49 s, since search_text's
+-- The same per searched field, for a search sorted by one of them (crm/selectors/ranges.py
+-- `split_search_rows`): `search=müller&ordering=last_name` took 0.49 s, since search_text's
 -- index gives all 373,000 rows with `muller` in no order; now the rows whose key contains a
 -- term are read group by group from the key's own index, and the rest, whose terms are all
 -- in other fields, from these (for `müller`, none: 0.2 ms). About 3-5 s of the seed each,
