@@ -141,10 +141,15 @@ def test_without_a_count_the_walk_is_the_least() -> None:
     assert budget(WALKED, Count(10, True, 0)) == MIN_WALK
 
 
-def test_a_small_exact_count_takes_the_filters_path_and_a_sort() -> None:
-    assert budget(WALKED, Count(SMALL_RESULT, True, TABLE)) == 0
-    assert budget(WALKED, Count(SMALL_RESULT + 1, True, 10_000)) == SMALL_RESULT + 1
-    assert budget(WALKED, Count(100, False, TABLE)) != 0  # an estimate: maybe many more
+def test_few_matches_are_collected_and_sorted_whatever_the_order() -> None:
+    plain = Reader.PLAIN
+    assert plan.collects(plain, facts(Count(SMALL_RESULT, True, TABLE)))
+    assert plan.collects(plain, facts(Count(12, False, TABLE, "bounded")))  # a sample's figure
+    assert not plan.collects(plain, facts(Count(SMALL_RESULT + 1, True, TABLE)))
+    assert not plan.collects(plain, facts(Count(40_000, False, TABLE, "sample")))
+    assert not plan.collects(plain, facts(None))  # no count: nothing says they are few
+    # a reader of the first key that bounds its own cost keeps it
+    assert not plan.collects(Reader.CALENDAR, facts(Count(12, True, TABLE)))
 
 
 def test_the_walk_covers_four_pages_at_the_filters_selectivity() -> None:

@@ -15,8 +15,9 @@ from crm.params import Filter, ListQuery, OrderKey
 from crm.selectors.count import Count
 from crm.selectors.db import Fetch, fetch_rows
 from crm.selectors.facts import gather_facts
-from crm.selectors.plan import Reader, case_cuts, choose_first_key_reader
+from crm.selectors.plan import Reader, case_cuts, choose_first_key_reader, collects
 from crm.selectors.ranges import RowRanges, first_key_rows
+from crm.selectors.strategies import collected_rows
 from crm.sql import Binder, cut_sql, keyset_branches, order_sql, row_json_sql, where_sql
 
 AVATAR_URL_SQL = "'/crm/appusers/' || id || '/avatar.svg'"
@@ -85,12 +86,17 @@ def page_sql(
     backwards = cursor is not None and cursor.backwards
     keys = reversed_keys(query.ordering) if backwards else query.ordering
     facts = gather_facts(query, keys, matches)
-    reader = choose_first_key_reader(query, keys, facts)
-    ranges = RowRanges(query, facts, Binder(), fetch)
     offset = (query.page - 1) * query.page_size if query.page else 0
     after = cursor.values if cursor else None
-    sql = _rows_sql(ranges, keys, reader, after, offset=offset, row=row)
-    return sql, ranges.bind.params
+    bind = Binder()
+    reader = choose_first_key_reader(query, keys, facts)
+    if collects(reader, facts):
+        where = where_sql(query.filters, query.search, bind)
+        branches = None if after is None else [b for _, b in keyset_branches(keys, after, bind)]
+        sql = collected_rows(where, branches, keys, row, limit=query.page_size + 1, offset=offset)
+        return sql, bind.params
+    ranges = RowRanges(query, facts, bind, fetch)
+    return _rows_sql(ranges, keys, reader, after, offset=offset, row=row), bind.params
 
 
 def reversed_keys(keys: list[OrderKey]) -> list[OrderKey]:

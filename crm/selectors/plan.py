@@ -79,7 +79,6 @@ def case_cuts(query: ListQuery, head: OrderKey, facts: Facts) -> Cuts | None:
 # that was only unlucky is not abandoned early (`gender=M&ordering=first_name`: the first man
 # is 3,400 rows into the first-name index; a 2,000-row walk sent it to sorting 1.4M men, 1.4 s).
 MIN_WALK, MAX_WALK = 2_000, 100_000
-SMALL_RESULT = 5_000  # an exact count this small: the filter's path plus a sort is cheapest
 
 
 def walk_budget(query: ListQuery, keys: list[OrderKey], facts: Facts) -> int | None:
@@ -98,8 +97,6 @@ def walk_budget(query: ListQuery, keys: list[OrderKey], facts: Facts) -> int | N
     matches = facts.matches
     if matches is None or not matches.total:
         return MIN_WALK
-    if matches.exact and matches.value <= SMALL_RESULT:
-        return 0
     expected = 4 * (query.page_size + 1) * matches.total // max(matches.value, 1)
     return min(max(expected, matches.value, MIN_WALK), MAX_WALK)
 
@@ -208,6 +205,25 @@ def choose_first_key_reader(query: ListQuery, keys: list[OrderKey], facts: Facts
     if splits_search(query, keys, facts):
         return Reader.SPLIT_SEARCH
     return Reader.PLAIN
+
+
+# Few matches by the count (exact, or the sample's figure of a count bounded by its cost,
+# crm/db/count.sql): the page is every match, read once through the filter's own access path
+# and sorted, in one statement whatever the order, the page or the cursor. The other plans
+# read index ranges per keyset branch and per group of equal first keys, and each fell back
+# to that same pass when its walk came up short: for a rare match of a filter that no index
+# narrows, one scan of the table per branch and per group. Random survey at 3M on
+# PostgreSQL 15 (500 queries, seed 101): p99 979 -> 451 ms, max 3.1 -> 1.8 s.
+SMALL_RESULT = 5_000
+
+
+def collects(reader: Reader, facts: Facts) -> bool:
+    """Whether the page is read as all the matches, sorted (SMALL_RESULT), unless the first
+    key's reader bounds its own cost: `created__day=31&ordering=created` matches few rows
+    at 200,000 contacts, which the month by month ranges read, while no index has the day."""
+    return (
+        reader is Reader.PLAIN and facts.matches is not None and facts.matches.value <= SMALL_RESULT
+    )
 
 
 class RowsReader(Enum):

@@ -9,6 +9,20 @@ from crm.selectors.plan import LOOSE_SCAN_KEYS
 from crm.sql import Binder, order_sql
 
 
+def collected_rows(where: str, after: list[str] | None, keys: list[OrderKey], row: str, *,
+                   limit: int, offset: int) -> str:  # fmt: skip
+    """Rows [offset, offset + limit) of all the matches of `where` after a cursor's keyset
+    branches (`after`, in any order; None without a cursor), sorted (plan.collects): an
+    order no index can give makes the planner take the filter's own access path."""
+    columns = ", ".join(k.field.column for k in keys)
+    if after is not None:  # no branch at all: nothing sorts after the cursor
+        where = f"{where} AND ({' OR '.join(f'({branch})' for branch in after) or 'FALSE'})"
+    return (
+        f"SELECT {columns}, {row} FROM crm_contactrow WHERE {where} "
+        f"ORDER BY {order_sql(keys, unindexed=True)} LIMIT {limit} OFFSET {offset}"
+    )
+
+
 def first_rows(where: str, extra: str, keys: list[OrderKey], limit: int, budget: int | None) -> str:
     """The first `limit` rows matching `where AND extra` in `keys` order, in a plan whose
     cost is bounded whichever way the filter and the order are correlated.
