@@ -68,7 +68,7 @@ def test_the_survey_reaches_every_field_and_lookup_and_both_ways_of_paging() -> 
     assert any(o.count(",") == 2 and "-" in o for o in orderings)
 
 
-def test_the_report_names_each_server_and_its_slowest_requests() -> None:
+def test_the_report_lists_each_run_by_server_and_code_and_the_last_ones_slowest() -> None:
     from crm.lib.bench_report import _survey_section
     from crm.lib.survey import Sample, SurveyReport
 
@@ -78,9 +78,13 @@ def test_the_report_names_each_server_and_its_slowest_requests() -> None:
         [Sample(f"/crm/appusers?x={n}", n, 200, "db;dur=1") for n in (5.0, 120.0, 3.0)]
         + [Sample("/crm/appusers?y", 9.0, 500, "")],
     )
-    summary = report.summary() | {"date": "2026-12-05", "contacts": 10}
+    server = "PostgreSQL 15.20 (DATABASE_URL)"
+    summary = report.summary() | {"date": "2026-12-05", "contacts": 10, "server": server}
     assert (summary["p50_ms"], summary["max_ms"], summary["over_100_ms"]) == (7.0, 120.0, 1)
     assert summary["server_errors"] == 1
-    text = "\n".join(_survey_section({"PostgreSQL 15.20 (DATABASE_URL)": summary}))
-    assert "| PostgreSQL 15.20 (DATABASE_URL) | 2026-12-05 | 7 | 2 | 4 | 7.0 |" in text
+    before = summary | {"code": "aaaaaaa", "slowest": [], "p50_ms": 70.0}
+    text = "\n".join(_survey_section([before, summary | {"code": "bbbbbbb"}]))
+    assert f"| {server} | aaaaaaa | 2026-12-05 | 7 | 2 | 4 | 70.0 |" in text
+    assert f"| {server} | bbbbbbb | 2026-12-05 | 7 | 2 | 4 | 7.0 |" in text
+    assert text.count(f"The 10 slowest requests on {server}") == 1  # the last run's
     assert text.index("x=120") < text.index("x=5")  # slowest first

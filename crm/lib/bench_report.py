@@ -333,8 +333,9 @@ def write_markdown(report: dict[str, Any], *, chart: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _survey_section(surveys: dict[str, dict[str, Any]]) -> list[str]:
-    """The random surveys (`manage.py bench --survey N --seed S`), one per server."""
+def _survey_section(surveys: list[dict[str, Any]]) -> list[str]:
+    """The random surveys (`manage.py bench --survey N --seed S`), the last runs in order,
+    each with the commit of the code it served; the slowest requests of each server's last."""
     if not surveys:
         return []
     lines = [
@@ -345,17 +346,19 @@ def _survey_section(surveys: dict[str, dict[str, Any]]) -> list[str]:
         "in mixed directions, page sizes, a page number up to 50 or 1-4 cursor steps), each "
         "request one sample. Goal (issue 17): p50 <= 10 ms, p99 <= 100 ms, max <= 1 s, no 5xx.",
         "",
-        "| server | date | seed | queries | requests | p50 ms | p90 ms | p99 ms | max ms "
+        "| server | code | date | seed | queries | requests | p50 ms | p90 ms | p99 ms | max ms "
         "| > 100 ms | 5xx | 4xx |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for server, s in surveys.items():
+    for s in surveys:
         lines.append(
-            f"| {server} | {s['date']} | {s['seed']} | {s['queries']} | {s['requests']} "
-            f"| {s['p50_ms']:.1f} | {s['p90_ms']:.1f} | {s['p99_ms']:.1f} | {s['max_ms']:.0f} "
-            f"| {s['over_100_ms']} | {s['server_errors']} | {s['other_errors']} |"
+            f"| {s['server']} | {s['code']} | {s['date']} | {s['seed']} | {s['queries']} "
+            f"| {s['requests']} | {s['p50_ms']:.1f} | {s['p90_ms']:.1f} | {s['p99_ms']:.1f} "
+            f"| {s['max_ms']:.0f} | {s['over_100_ms']} | {s['server_errors']} "
+            f"| {s['other_errors']} |"
         )
-    for server, s in surveys.items():
+    last = {s["server"]: s for s in surveys}
+    for server, s in last.items():
         lines += ["", f"The 10 slowest requests on {server}:", ""]
         lines += [
             f"- {x['ms']:.0f} ms, {x['status']}: `{x['path'][:160]}` ({x['server_timing']})"

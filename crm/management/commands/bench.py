@@ -4,6 +4,7 @@ import json
 import os
 import platform
 import random
+import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,6 +89,16 @@ ABLATION_SCENARIOS = [
     "first_name=Steve, page 10",
     "city=Wien sorted by -points",
 ]
+
+
+SURVEY_RUNS_KEPT = 12
+
+
+def _commit() -> str:
+    """The checked-out commit the bench serves (uncommitted changes not included)."""
+    found = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=settings.BASE_DIR,
+                           capture_output=True, text=True, check=False)  # fmt: skip
+    return found.stdout.strip() or "unknown"
 
 
 class Command(BaseCommand):
@@ -343,14 +354,18 @@ class Command(BaseCommand):
     def _write_survey(
         self, surveyed: survey.SurveyReport, contacts: int, options: dict[str, Any]
     ) -> None:
-        """A survey replaces the last survey on the same server in the reports."""
+        """A survey is added to the reports' runs, named by its server and the commit of the
+        code it served, so that a change's before and after stand side by side."""
         summary = surveyed.summary() | {
+            "server": self._server_name(),
+            "code": _commit(),
             "contacts": contacts,
             "date": self._machine(options)["date"],
         }
         self.stdout.write(json.dumps(summary, indent=2))
         report = self._stored_report(options)
-        report.setdefault("surveys", {})[self._server_name()] = summary
+        runs = [*report.get("surveys", []), summary]
+        report["surveys"] = runs[-SURVEY_RUNS_KEPT:]
         self._save_report(report, options)
 
     def _server_name(self) -> str:
@@ -427,7 +442,7 @@ class Command(BaseCommand):
         if seed_timing.exists():
             report["seed"] = json.loads(seed_timing.read_text())
         # surveys are run on their own (--survey), per server: a full run keeps them
-        report["surveys"] = self._stored_report(options).get("surveys", {})
+        report["surveys"] = self._stored_report(options).get("surveys", [])
         Path(base / options["json"]).parent.mkdir(parents=True, exist_ok=True)
         serialisable = report | {
             "results": bench.results_as_dicts(report["results"]),
