@@ -5,7 +5,7 @@
 -- `where_sql` is built by crm/sql.py from registry columns only; every value arrives in
 -- `args` and is referenced as ($1[n])::type, never spliced into the text. It also returns the
 -- planner's size of the whole table, which sizes the page query's index walk
--- (crm/selectors.py walk_budget).
+-- (crm/selectors/plan.py walk_budget).
 --
 -- Why this shape (measured at 3M contacts):
 -- - An exact COUNT(*) costs 0.2-2.7 s, so counts stop at limit + 1 rows.
@@ -43,7 +43,7 @@
 --
 -- Measured at 3M contacts, where the count was most of a filtered page (3-6 ms of 5-8):
 --
--- - `estimable`: the caller (crm/selectors.py) says the filter is one comparison of one column
+-- - `estimable`: the caller (crm/selectors/count.py) says the filter is one comparison of one column
 --   that the planner reads from that column's statistics (most common values, histogram, null
 --   fraction). For such a filter, when the planner expects more than three times the cap, its
 --   figure is the answer: it comes from ANALYZE's 30,000-row sample, so it is at least as
