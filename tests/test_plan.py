@@ -286,7 +286,7 @@ def test_only_a_searched_or_order_index_head_is_asked_about() -> None:
 
 def rows_reader(string: str, offset: int = 0) -> RowsReader:
     q = query(string)
-    return choose_rows_reader(q, q.ordering, offset)
+    return choose_rows_reader(q, q.ordering, offset, facts(Count(50_000, False, TABLE)))
 
 
 def test_an_order_of_several_keys_without_an_index_is_read_group_by_group() -> None:
@@ -301,9 +301,18 @@ def test_a_month_or_day_of_the_key_is_read_a_month_at_a_time_on_any_page() -> No
     assert rows_reader("created__month=3&ordering=-created", offset=50) is RowsReader.CALENDAR
 
 
-def test_a_page_past_the_first_skips_its_offset_by_id() -> None:
-    assert rows_reader(WALKED, offset=25) is RowsReader.IDS_FIRST
+def test_a_page_past_the_first_skips_its_offset_by_id_in_an_exact_index_range() -> None:
     assert rows_reader("ordering=last_name,first_name", offset=25) is RowsReader.IDS_FIRST
+    assert rows_reader("first_name=Anna&ordering=-first_name", offset=25) is RowsReader.IDS_FIRST
+
+
+def test_a_page_past_the_first_walks_with_its_budget_where_the_range_is_not_exact() -> None:
+    assert rows_reader(WALKED, offset=25) is RowsReader.WALK
+
+
+def test_the_walk_of_a_later_page_covers_the_rows_before_it_too() -> None:
+    q = query(WALKED)
+    assert walk_budget(q, q.ordering, facts(Count(10_000, False, TABLE)), 51) == 4 * 51 * 300
 
 
 def test_a_first_page_walks_the_sort_index() -> None:

@@ -47,7 +47,7 @@ class RowRanges:
     def rows(self, where: str, extra: str, keys: list[OrderKey], limit: int, offset: int) -> str:
         """Rows [offset, offset + limit) of `where AND extra` in `keys` order. `extra` is an
         index range on the first key (a keyset branch) or TRUE."""
-        reader = choose_rows_reader(self.query, keys, offset)
+        reader = choose_rows_reader(self.query, keys, offset, self.facts)
         if reader is RowsReader.BY_GROUPS:
             return self._by_groups(where, extra, keys, limit, offset)
         if reader is RowsReader.CALENDAR:
@@ -60,7 +60,16 @@ class RowRanges:
                 f"ORDER BY {order_sql(keys)} LIMIT {limit} OFFSET {offset}"
             )
             return f"SELECT * FROM crm_contactrow WHERE id IN ({ids})"
-        return first_rows(where, extra, keys, limit, walk_budget(self.query, keys, self.facts))
+        return self._walked(where, extra, keys, limit, offset)
+
+    def _walked(self, where: str, extra: str, keys: list[OrderKey], limit: int, offset: int) -> str:
+        """Rows [offset, offset + limit) from the first limit + offset in `keys` order, found
+        by a walk of the sort key's index within its budget (strategies.first_rows)."""
+        budget = walk_budget(self.query, keys, self.facts, limit + offset)
+        first = first_rows(where, extra, keys, limit + offset, budget)
+        if not offset:
+            return first
+        return f"SELECT * FROM ({first}) w ORDER BY {order_sql(keys)} LIMIT {limit} OFFSET {offset}"
 
     def _by_groups(
         self, where: str, extra: str, keys: list[OrderKey], limit: int, offset: int
@@ -93,15 +102,8 @@ class RowRanges:
 
     def _window_sql(self, where: str, extra: str, head: OrderKey, limit: int, offset: int) -> str:
         """(first key, id) of rows [offset, offset + limit) in the first key's order alone."""
-        order = order_sql([head])
-        if offset:
-            return (
-                f"SELECT {head.field.column}, id FROM crm_contactrow WHERE {where} AND {extra} "
-                f"ORDER BY {order} LIMIT {limit} OFFSET {offset}"
-            )
-        budget = walk_budget(self.query, [head], self.facts)
-        first = first_rows(where, extra, [head], limit, budget)
-        return f"SELECT {head.field.column}, id FROM ({first}) w ORDER BY {order}"
+        walked = self._walked(where, extra, [head], limit, offset)
+        return f"SELECT {head.field.column}, id FROM ({walked}) w ORDER BY {order_sql([head])}"
 
     def _skipped(self, where: str, extra: str, head: OrderKey, value: Any, offset: int) -> int:
         """How many rows of the window's first group come before `offset`."""
