@@ -78,6 +78,11 @@ def case_cuts(query: ListQuery, head: OrderKey, facts: Facts) -> Cuts | None:
 # of them: a walk that fails then costs at most what the fallback does (ski rental), and one
 # that was only unlucky is not abandoned early (`gender=M&ordering=first_name`: the first man
 # is 3,400 rows into the first-name index; a 2,000-row walk sent it to sorting 1.4M men, 1.4 s).
+# At most MAX_WALK, unless the matches are more: a walk can pass at most the rows that do not
+# match before it has the rows it wants, so up to that many it is bound to succeed, and up to
+# the matches' number it still costs no more than the fallback. Capped at 100,000,
+# `id__lt=2859768&ordering=-relationship__id&page=50` (ids and relationship ids grow together)
+# gave up 45,000 rows short and sorted 2.9 million (1.2 s at 3M instead of 50 ms).
 MIN_WALK, MAX_WALK = 2_000, 100_000
 
 
@@ -103,7 +108,9 @@ def walk_budget(
         return MIN_WALK
     rows = query.page_size + 1 if rows is None else rows
     expected = 4 * rows * matches.total // max(matches.value, 1)
-    return min(max(expected, matches.value, MIN_WALK), MAX_WALK)
+    bound_to_succeed = matches.total - matches.value + rows
+    return min(max(expected, matches.value, MIN_WALK),
+               max(MAX_WALK, min(matches.value, bound_to_succeed)))  # fmt: skip
 
 
 # A month or day filter on the sort key (`created__month=3&ordering=-created`) matches one
