@@ -254,7 +254,8 @@ def test_one_query_for_rows_one_for_count(api_client: Client, make_contact: Make
                                           params: dict[str, str]) -> None:  # fmt: skip
     for n in range(8):
         make_contact(last_name="Müller", points=n, city="Wien")
-    query = parse_list_params({name: [value] for name, value in params.items()})
+    # the facts the view reads first (the distinct values of the columns asked about)
+    query = resolve_patterns(parse_list_params({name: [value] for name, value in params.items()}))
     # the page's rows, as JSON, in one statement; an order of several keys first reads the
     # first keys of the page (the window, see RowRanges._by_groups)
     ordering = parse_ordering(params.get("ordering", "id"))

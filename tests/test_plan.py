@@ -323,3 +323,24 @@ def test_the_walk_of_a_later_page_covers_the_rows_before_it_too() -> None:
 
 def test_a_first_page_walks_the_sort_index() -> None:
     assert rows_reader(WALKED) is RowsReader.WALK
+
+
+# --- group_facts -----------------------------------------------------------------------------
+
+
+def test_a_group_of_equal_first_keys_has_its_share_of_the_count() -> None:
+    many = Facts(Count(2_700_000, False, TABLE), distinct={"relationship_id": 3e6, "gender": 2})
+    one = plan.group_facts(many, "relationship_id").matches
+    assert one is not None and (one.value, one.total) == (1, 1)  # a relationship: one row
+    half = plan.group_facts(many, "gender").matches
+    assert half is not None and (half.value, half.total) == (1_350_000, 1_500_000)
+    assert plan.group_facts(facts(None), "gender").matches is None
+
+
+def test_the_columns_an_order_may_be_grouped_by_are_its_keys_but_the_last() -> None:
+    assert plan.grouped_columns(query("ordering=gender,-birthday").ordering) == [
+        "gender",
+        "birthday",
+    ]
+    assert plan.grouped_columns(query("ordering=last_name,first_name").ordering) == []
+    assert plan.grouped_columns(query("ordering=gender").ordering) == []

@@ -14,7 +14,13 @@ from crm.fields import SUBSTRING_LOOKUPS
 from crm.params import Filter, ListQuery, OrderKey
 from crm.selectors.count import Count
 from crm.selectors.db import connection, fetch_rows
-from crm.selectors.plan import CASE_LOOKUPS, LOOSE_SCAN_KEYS, Facts, key_columns_asked
+from crm.selectors.plan import (
+    CASE_LOOKUPS,
+    LOOSE_SCAN_KEYS,
+    Facts,
+    grouped_columns,
+    key_columns_asked,
+)
 from crm.selectors.strategies import distinct_keys
 from crm.sql import Binder, like_match_sql
 
@@ -36,10 +42,10 @@ SELECT a.name,
 _distinct: dict[str, tuple[float, float]] = {}  # column -> (when read, distinct values)
 
 
-def few_values(columns: Iterable[str]) -> dict[str, bool]:
-    """Whether each column has at most LOOSE_SCAN_KEYS distinct values by the planner's
-    statistics (a table never analysed counts as small); those not kept from the last
-    DISTINCT_TTL seconds are read in one statement."""
+def distinct_values(columns: Iterable[str]) -> dict[str, float]:
+    """Each column's distinct values by the planner's statistics (a table never analysed
+    counts as small); those not kept from the last DISTINCT_TTL seconds are read in one
+    statement."""
     wanted = list(dict.fromkeys(columns))
     stale = [c for c in wanted if not _kept(c)]
     if stale:
@@ -47,7 +53,12 @@ def few_values(columns: Iterable[str]) -> dict[str, bool]:
             db.execute(DISTINCT_SQL, [stale])
             now = time.monotonic()
             _distinct.update((column, (now, float(n))) for column, n in db.fetchall())
-    return {c: _distinct[c][1] <= LOOSE_SCAN_KEYS for c in wanted}
+    return {c: _distinct[c][1] for c in wanted}
+
+
+def few_values(columns: Iterable[str]) -> dict[str, bool]:
+    """Whether each column has at most LOOSE_SCAN_KEYS distinct values."""
+    return {c: n <= LOOSE_SCAN_KEYS for c, n in distinct_values(columns).items()}
 
 
 def _kept(column: str) -> bool:
@@ -64,7 +75,8 @@ def _known(query: ListQuery, matches: Count | None) -> Facts:
 def gather_facts(query: ListQuery, keys: list[OrderKey], matches: Count | None) -> Facts:
     """The facts for reading `query` in `keys` order, the count of its matches given."""
     known = _known(query, matches)
-    return replace(known, few_values=few_values(key_columns_asked(query, keys, known)))
+    return replace(known, few_values=few_values(key_columns_asked(query, keys, known)),
+                   distinct=distinct_values(grouped_columns(keys)))  # fmt: skip
 
 
 # A substring filter on a field of few distinct values (`last_name__icontains=mul`) is
@@ -80,7 +92,8 @@ def resolve_patterns(query: ListQuery) -> ListQuery:
     page asks about, are read in the same statement (the request's only one for them)."""
     patterns = [f.field.column for f in query.filters if f.lookup in SUBSTRING_LOOKUPS]
     asked = key_columns_asked(query, query.ordering, _known(query, None))
-    few = few_values([*patterns, *asked])
+    # and the distinct values of an order read by groups (either direction has the same)
+    few = few_values([*patterns, *asked, *grouped_columns(query.ordering)])
     filters = [
         replace(f, matching=_matching_values(f))
         if f.lookup in SUBSTRING_LOOKUPS and few[f.field.column]

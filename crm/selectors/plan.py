@@ -10,7 +10,7 @@ rows in an order is read, which for a walk of the sort key's index takes walk_bu
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from crm.case_variants import Cuts, Variants, all_equalities, ranges_of
@@ -30,6 +30,9 @@ class Facts:
     # crm_case_variant (crm/case_variants.py) when a filter is case-insensitive (CASE_LOOKUPS);
     # None without one, or when the database does not order text by code point
     variants: Variants | None = None
+    # column -> its distinct values by the planner's statistics, for each sort key of an
+    # order read group by group (group_facts)
+    distinct: Mapping[str, float] = field(default_factory=dict)
 
 
 # Lookups that are one range of the column's (column, id) index, in its order.
@@ -236,6 +239,25 @@ def collects(reader: Reader, facts: Facts) -> bool:
     return (
         reader is Reader.PLAIN and facts.matches is not None and facts.matches.value <= SMALL_RESULT
     )
+
+
+def grouped_columns(keys: list[OrderKey]) -> list[str]:
+    """The columns whose groups an order of `keys` may be read by (choose_rows_reader), for
+    Facts.distinct: every key's but the last."""
+    return [k.field.column for k in keys[:-1]] if len(keys) > 2 and not has_index(keys) else []
+
+
+def group_facts(facts: Facts, column: str) -> Facts:
+    """The facts for one group of equal values of `column` (RowRanges._by_groups): its
+    share of the count, one of the column's distinct values, at the query's selectivity.
+    The query's own count does not describe a group: sized by it, the one row of
+    `relationship__id=v` was looked for along 100,000 rows of the next key's index."""
+    matches, groups = facts.matches, max(facts.distinct.get(column, 1.0), 1.0)
+    if matches is None:
+        return facts
+    share = Count(max(round(matches.value / groups), 1), False,
+                  max(round(matches.total / groups), 1), "group")  # fmt: skip
+    return replace(facts, matches=share)
 
 
 class RowsReader(Enum):

@@ -21,6 +21,7 @@ from crm.selectors.plan import (
     RowsReader,
     calendar_parts,
     choose_rows_reader,
+    group_facts,
     walk_budget,
 )
 from crm.selectors.strategies import calendar_rows, first_rows, key_groups, loose_scan_rows
@@ -86,10 +87,7 @@ class RowRanges:
             return "SELECT * FROM crm_contactrow WHERE FALSE"
         skipped = self._skipped(where, extra, head, window[0][0], offset) if offset else 0
         groups = [(v, [row[1] for row in rows]) for v, rows in groupby(window, key=itemgetter(0))]
-        # The query's count, which sizes a walk, does not describe one group: with it, the
-        # one row of `relationship__id=v` was looked for along 300,000 rows of the next key's
-        # index. Without it the walk is MIN_WALK rows, then the group's own access path.
-        within = replace(self, facts=replace(self.facts, matches=None))
+        within = replace(self, facts=group_facts(self.facts, head.field.column))
         parts, whole = [], []
         for n, (value, ids) in enumerate(groups):
             cut_before = n == 0 and skipped > 0
