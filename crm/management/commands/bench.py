@@ -91,7 +91,7 @@ ABLATION_SCENARIOS = [
 ]
 
 
-SURVEY_RUNS_KEPT = 12
+SURVEY_RUNS_KEPT = 24
 
 
 def _commit() -> str:
