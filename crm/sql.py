@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -214,7 +215,22 @@ def equal_sql(k: OrderKey, value: Any, bind: Binder) -> str:
     return f"{k.field.column} = {bind(value, k.field.kind)}"
 
 
-def keyset_branches(keys: list[OrderKey], values: list[Any], bind: Binder) -> list[tuple[int, str]]:
+@dataclass(frozen=True)
+class Branch:
+    """One of a keyset's disjoint ranges of rows: the first `fixed` keys equal to the
+    cursor's (`equal`, a condition on them) and after it on the next key (`after`, a range
+    of that key's index, which a walk of it reads; TRUE when the branch is a whole group)."""
+
+    fixed: int
+    equal: str
+    after: str
+
+    @property
+    def sql(self) -> str:
+        return f"{self.equal} AND {self.after}"
+
+
+def keyset_branches(keys: list[OrderKey], values: list[Any], bind: Binder) -> list[Branch]:
     """'After the row with these key values' as disjoint predicates, in sort order, each with
     the number of leading keys it fixes (its rows are ordered by the keys after those).
 
@@ -226,7 +242,7 @@ def keyset_branches(keys: list[OrderKey], values: list[Any], bind: Binder) -> li
     for i in range(len(keys) - 1, -1, -1):
         prefix = [equal_sql(k, v, bind) for k, v in zip(keys[:i], values[:i], strict=True)]
         for after in _after_value(keys[i], values[i], bind):
-            branches.append((i, " AND ".join([*prefix, after])))
+            branches.append(Branch(i, " AND ".join(prefix) or "TRUE", after))
     return branches
 
 

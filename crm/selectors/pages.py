@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from crm.case_variants import Cuts, all_equalities
@@ -15,10 +15,10 @@ from crm.params import Filter, ListQuery, OrderKey
 from crm.selectors.count import Count
 from crm.selectors.db import Fetch, fetch_rows
 from crm.selectors.facts import gather_facts
-from crm.selectors.plan import Reader, case_cuts, choose_first_key_reader, collects
+from crm.selectors.plan import Reader, case_cuts, choose_first_key_reader, collects, group_facts
 from crm.selectors.ranges import RowRanges, first_key_rows
 from crm.selectors.strategies import collected_rows
-from crm.sql import Binder, cut_sql, keyset_branches, order_sql, row_json_sql, where_sql
+from crm.sql import Binder, Branch, cut_sql, keyset_branches, order_sql, row_json_sql, where_sql
 
 AVATAR_URL_SQL = "'/crm/appusers/' || id || '/avatar.svg'"
 ROW_JSON = row_json_sql(AVATAR_URL_SQL)
@@ -92,7 +92,7 @@ def page_sql(
     reader = choose_first_key_reader(query, keys, facts)
     if collects(reader, facts):
         where = where_sql(query.filters, query.search, bind)
-        branches = None if after is None else [b for _, b in keyset_branches(keys, after, bind)]
+        branches = None if after is None else [b.sql for b in keyset_branches(keys, after, bind)]
         sql = collected_rows(where, branches, keys, row, limit=query.page_size + 1, offset=offset)
         return sql, bind.params
     ranges = RowRanges(query, facts, bind, fetch)
@@ -114,7 +114,7 @@ def _rows_sql(ranges: RowRanges, keys: list[OrderKey], reader: Reader, after: li
     where = where_sql(filters, query.search, bind, ranged=ranged)
     first_key = first_key_rows(reader, ranges, keys, filters, where, ranged)
     limit = query.page_size + 1  # one extra row tells whether there is a next page
-    branches = [(0, "TRUE")] if after is None else keyset_branches(keys, after, bind)
+    branches = [Branch(0, "TRUE", "TRUE")] if after is None else keyset_branches(keys, after, bind)
     branches = _case_split(keys[0], cuts, branches, bind) if cuts else branches
     columns = ", ".join(k.field.column for k in keys)
     if not branches:
@@ -123,9 +123,13 @@ def _rows_sql(ranges: RowRanges, keys: list[OrderKey], reader: Reader, after: li
     each, skip = (limit, offset) if len(branches) == 1 else (limit + offset, 0)
     parts = [
         f"SELECT {n} AS branch, * FROM ("
-        + (first_key(b, each, skip) if i == 0 else ranges.rows(where, b, keys[i:], each, skip))
+        + (
+            first_key(b.after, each, skip)
+            if not b.fixed
+            else _group_rows(ranges, keys, where, b, each, skip)
+        )
         + f") b{n}"
-        for n, (i, b) in enumerate(branches)
+        for n, b in enumerate(branches)
     ]
     # Each branch is a short index range scan; sorting their few rows by branch number
     # keeps the global order without relying on UNION ALL's execution order.
@@ -133,6 +137,18 @@ def _rows_sql(ranges: RowRanges, keys: list[OrderKey], reader: Reader, after: li
         f"SELECT {columns}, {row} FROM ({' UNION ALL '.join(parts)}) c "
         f"ORDER BY branch, {order_sql(keys)} LIMIT {limit} OFFSET {offset - skip}"
     )
+
+
+def _group_rows(ranges: RowRanges, keys: list[OrderKey], where: str, branch: Branch, limit: int,
+                offset: int) -> str:  # fmt: skip
+    """A branch whose first keys the cursor fixes: rows of that group, read with its share of
+    the count, and with the equalities outside the walk of the next key's index (inside, a
+    walk that met no row of the group was not bounded: `address__country__iexact=DE&
+    ordering=address__country,-relationship__created` with a cursor read 3M rows, 7 s)."""
+    for k in keys[: branch.fixed]:
+        ranges = replace(ranges, facts=group_facts(ranges.facts, k.field.column))
+    keys = keys[branch.fixed :]
+    return ranges.rows(f"{where} AND {branch.equal}", branch.after, keys, limit, offset)
 
 
 def _unimplied(filters: list[Filter], head: OrderKey, cuts: Cuts | None) -> list[Filter]:
@@ -145,18 +161,19 @@ def _unimplied(filters: list[Filter], head: OrderKey, cuts: Cuts | None) -> list
     return [f for f in filters if f is not iexact]
 
 
-def _case_split(
-    head: OrderKey, cuts: Cuts, branches: list[tuple[int, str]], bind: Binder
-) -> list[tuple[int, str]]:
+def _case_split(head: OrderKey, cuts: Cuts, branches: list[Branch], bind: Binder) -> list[Branch]:
     """Branches over the first key, cut into the `cuts` ranges of a case-insensitive prefix
     filter on it: `last_name__istartswith=m&ordering=last_name` walked the index past every
     A-L name (1 s at 3M); `M...` and `m...` are two ranges of it."""
-    column = head.field.column
-    # an equality fixes the first key, like a keyset branch: its rows are ordered by the rest
-    within = [
-        (1 if high is None else 0, f" AND {cut_sql(column, low, high, bind)}") for low, high in cuts
-    ]
-    split: list[tuple[int, str]] = []
-    for i, b in branches:  # only branches that range over the first key (i == 0) are cut
-        split.extend((fixed, b + ands) for fixed, ands in (within if i == 0 else [(i, "")]))
+    ranges = [(high is None, cut_sql(head.field.column, low, high, bind)) for low, high in cuts]
+    split: list[Branch] = []
+    for b in branches:
+        if b.fixed:  # its first key is fixed already, to a value within one cut
+            split.append(b)
+            continue
+        # an equality fixes the first key, like a keyset branch: its rows are ordered by the
+        # rest, and the cursor's range of the first key becomes a condition on the group
+        for equal, cut in ranges:
+            condition = f"{b.after} AND {cut}"
+            split.append(Branch(1, condition, "TRUE") if equal else Branch(0, "TRUE", condition))
     return split
