@@ -344,3 +344,13 @@ def test_the_columns_an_order_may_be_grouped_by_are_its_keys_but_the_last() -> N
     ]
     assert plan.grouped_columns(query("ordering=last_name,first_name").ordering) == []
     assert plan.grouped_columns(query("ordering=gender").ordering) == []
+
+
+def test_a_groups_equalities_and_the_next_key_are_one_index_range_where_an_index_has_them() -> None:
+    keys = query("ordering=last_name,first_name,-birthday").ordering
+    by_first_name = query("ordering=first_name").ordering
+    assert plan.range_of_group(keys[:1], by_first_name)  # (last_name, first_name, id)
+    last_name = query("ordering=last_name").ordering
+    assert plan.range_of_group(last_name[:1], last_name[1:])  # (last_name, id)
+    country = query("ordering=address__country,-relationship__created").ordering
+    assert not plan.range_of_group(country[:1], country[1:])

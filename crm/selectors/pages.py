@@ -15,7 +15,14 @@ from crm.params import Filter, ListQuery, OrderKey
 from crm.selectors.count import Count
 from crm.selectors.db import Fetch, fetch_rows
 from crm.selectors.facts import gather_facts
-from crm.selectors.plan import Reader, case_cuts, choose_first_key_reader, collects, group_facts
+from crm.selectors.plan import (
+    Reader,
+    case_cuts,
+    choose_first_key_reader,
+    collects,
+    group_facts,
+    range_of_group,
+)
 from crm.selectors.ranges import RowRanges, first_key_rows
 from crm.selectors.strategies import collected_rows
 from crm.sql import Binder, Branch, cut_sql, keyset_branches, order_sql, row_json_sql, where_sql
@@ -142,12 +149,16 @@ def _rows_sql(ranges: RowRanges, keys: list[OrderKey], reader: Reader, after: li
 def _group_rows(ranges: RowRanges, keys: list[OrderKey], where: str, branch: Branch, limit: int,
                 offset: int) -> str:  # fmt: skip
     """A branch whose first keys the cursor fixes: rows of that group, read with its share of
-    the count, and with the equalities outside the walk of the next key's index (inside, a
-    walk that met no row of the group was not bounded: `address__country__iexact=DE&
-    ordering=address__country,-relationship__created` with a cursor read 3M rows, 7 s)."""
-    for k in keys[: branch.fixed]:
+    the count. Its equalities are part of the walk's index range where an index has them
+    before the next key (`last_name = v AND id > x` in (last_name, id)); else they are
+    outside the walk of the next key's index, which otherwise did not count the rows they
+    rejected against its budget: `address__country__iexact=DE&ordering=address__country,
+    -relationship__created` with a cursor read 3M rows (7 s)."""
+    fixed, keys = keys[: branch.fixed], keys[branch.fixed :]
+    for k in fixed:
         ranges = replace(ranges, facts=group_facts(ranges.facts, k.field.column))
-    keys = keys[branch.fixed :]
+    if range_of_group(fixed, keys):
+        return ranges.rows(where, branch.sql, keys, limit, offset)
     return ranges.rows(f"{where} AND {branch.equal}", branch.after, keys, limit, offset)
 
 

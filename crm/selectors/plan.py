@@ -247,6 +247,14 @@ def grouped_columns(keys: list[OrderKey]) -> list[str]:
     return [k.field.column for k in keys[:-1]] if len(keys) > 2 and not has_index(keys) else []
 
 
+def range_of_group(fixed: list[OrderKey], keys: list[OrderKey]) -> bool:
+    """Whether an index gives the rows of a group, whose `fixed` keys are equal, in `keys`
+    order: then the equalities and the range after the cursor are one range of it (every
+    column has one with `id`, crm/db/indexes.sql)."""
+    names = frozenset(k.field.name for k in fixed)
+    return ([k.field.name for k in keys] == ["id"] and len(names) == 1) or has_index(keys, names)
+
+
 def group_facts(facts: Facts, column: str) -> Facts:
     """The facts for one group of equal values of `column` (RowRanges._by_groups): its
     share of the count, one of the column's distinct values, at the query's selectivity.
