@@ -142,14 +142,22 @@ def test_without_a_count_the_walk_is_the_least() -> None:
 
 
 def test_few_matches_are_collected_and_sorted_whatever_the_order() -> None:
-    plain = Reader.PLAIN
-    assert plan.collects(plain, facts(Count(SMALL_RESULT, True, TABLE)))
-    assert plan.collects(plain, facts(Count(12, False, TABLE, "bounded")))  # a sample's figure
-    assert not plan.collects(plain, facts(Count(SMALL_RESULT + 1, True, TABLE)))
-    assert not plan.collects(plain, facts(Count(40_000, False, TABLE, "sample")))
-    assert not plan.collects(plain, facts(None))  # no count: nothing says they are few
+    plain, keys = Reader.PLAIN, query("ordering=gender").ordering
+    assert plan.collects(plain, facts(Count(SMALL_RESULT, True, TABLE)), keys)
+    assert plan.collects(plain, facts(Count(12, False, TABLE, "bounded")), keys)  # a sample's
+    assert not plan.collects(plain, facts(Count(SMALL_RESULT + 1, True, TABLE)), keys)
+    assert not plan.collects(plain, facts(Count(40_000, False, TABLE, "sample")), keys)
+    assert not plan.collects(plain, facts(None), keys)  # no count: nothing says they are few
     # a reader of the first key that bounds its own cost keeps it
-    assert not plan.collects(Reader.CALENDAR, facts(Count(12, True, TABLE)))
+    assert not plan.collects(Reader.CALENDAR, facts(Count(12, True, TABLE)), keys)
+
+
+def test_a_bounded_counts_result_is_collected_in_an_order_read_by_groups() -> None:
+    bounded = facts(Count(20_000, False, TABLE, "bounded"))
+    assert plan.collects(Reader.PLAIN, bounded, query("ordering=-gender,birthday").ordering)
+    assert not plan.collects(Reader.PLAIN, bounded, query("ordering=gender").ordering)
+    exact = facts(Count(9_000, True, TABLE, "capped"))  # its path was cheap: walked as usual
+    assert not plan.collects(Reader.PLAIN, exact, query("ordering=-gender,birthday").ordering)
 
 
 def test_the_walk_covers_four_pages_at_the_filters_selectivity() -> None:

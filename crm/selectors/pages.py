@@ -97,7 +97,7 @@ def page_sql(
     after = cursor.values if cursor else None
     bind = Binder()
     reader = choose_first_key_reader(query, keys, facts)
-    if collects(reader, facts):
+    if collects(reader, facts, keys):
         where = where_sql(query.filters, query.search, bind)
         branches = None if after is None else [b.sql for b in keyset_branches(keys, after, bind)]
         sql = collected_rows(where, branches, keys, row, limit=query.page_size + 1, offset=offset)
