@@ -36,7 +36,7 @@ class Facts:
 
 
 # Lookups that are one range of the column's (column, id) index, in its order.
-RANGE_LOOKUPS = PLANNER_LOOKUPS | {"in", "startswith"}
+INDEX_RANGE_LOOKUPS = PLANNER_LOOKUPS | {"in", "startswith"}
 # Lookups read as ranges of their value's case variants (crm/case_variants.py)
 CASE_LOOKUPS = ("istartswith", "iexact")
 
@@ -96,7 +96,7 @@ def walk_budget(
     find the `rows` wanted (a page and the one more that tells a next page; on a later page,
     also the rows before it)."""
     filtered = {f.field.name for f in query.filters} | ({"search"} if query.search else set())
-    ranged = {f.field.name for f in query.filters if f.lookup in RANGE_LOOKUPS}
+    ranged = {f.field.name for f in query.filters if f.lookup in INDEX_RANGE_LOOKUPS}
     if case_cuts(query, keys[0], facts):  # read as ranges of its case variants
         ranged.add(keys[0].field.name)
     if not filtered or keys[0].field.name in ranged:
