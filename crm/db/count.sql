@@ -82,7 +82,7 @@ DECLARE
     hits bigint;
     blocks bigint;  -- distinct blocks among the sampled matches
     startup float8;
-    cost float8;  -- the planner's cost of the capped count
+    cost float8;  -- the plan's cost of reading all the matches, past its startup
     -- The most a capped count may cost, in the planner's units (the cost rule below). Of 150
     -- capped counts of the random survey at 3M (PostgreSQL 15), every one over 150 ms cost
     -- more than 60,000 (a scan of the table: 130,000-145,000), and none under 40,000 took over
@@ -132,9 +132,8 @@ BEGIN
     -- plan's share for cap + 1 of the matches expected (the sample's figure once there is
     -- one). Past the budget it would scan: a rare match of a filter no index narrows
     -- (`address__city_code__icontains=1085&birthday__gte=1979-05-18`: 370 ms at 3M, 1.8 s
-    -- for others in the random survey). Then the figure is an estimate.
-    -- A figure for a bounded count comes from the block sample (the planner's guess is blind
-    -- to search terms and patterns), drawn here if it was not yet.
+    -- for others in the random survey). Then the figure is the block sample's (the planner's
+    -- guess is blind to search terms and patterns), drawn here if it was not yet.
     startup := (plan -> 0 -> 'Plan' ->> 'Startup Cost')::float8;
     cost := (plan -> 0 -> 'Plan' ->> 'Total Cost')::float8 - startup;
     IF startup + cost * least(1, (cap + 1) / greatest(coalesce(hits * 100 / percent, estimate), 1))

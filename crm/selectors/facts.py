@@ -92,11 +92,11 @@ def resolve_patterns(query: ListQuery) -> ListQuery:
     page asks about, are read in the same statement (the request's only one for them)."""
     patterns = [f.field.column for f in query.filters if f.lookup in SUBSTRING_LOOKUPS]
     asked = key_columns_asked(query, query.ordering, _known(query, None))
-    # and the distinct values of an order read by groups (either direction has the same)
-    few = few_values([*patterns, *asked, *grouped_columns(query.ordering)])
+    # and the sort keys' columns, whose groups the page reads with their share of the count
+    distinct = distinct_values([*patterns, *asked, *grouped_columns(query.ordering)])
     filters = [
         replace(f, matching=_matching_values(f))
-        if f.lookup in SUBSTRING_LOOKUPS and few[f.field.column]
+        if f.lookup in SUBSTRING_LOOKUPS and distinct[f.field.column] <= LOOSE_SCAN_KEYS
         else f
         for f in query.filters
     ]
