@@ -162,17 +162,18 @@ def search_sql(term: str, bind: Binder) -> str:
     if not _has_trigram(term):
         # A term without a trigram (`am`, `서준`) made search_text's trigram index return
         # every row to recheck: 2.8 s at 3M for `address__country__endswith=HU&search=서준`.
-        # strpos() is the same test, which no trigram index serves, so the planner takes
-        # another path. (The fields' own folds keep LIKE: their statistics estimate it.)
-        return f"strpos(search_text, crm_fold({bind(term, Kind.TEXT)})) > 0"
+        # regexp_like() is the same test, which no trigram index serves, so the planner takes
+        # another path. (The fields' own folds keep `~`: their statistics estimate it.)
+        return f"regexp_like(search_text, crm_search_pattern({bind(term, Kind.TEXT)}))"
     return fold_contains_sql("search_text", term, bind)
 
 
 def fold_contains_sql(text: str, term: str, bind: Binder) -> str:
     """Whether the folded `text` (search_text, or crm_fold() of a searched column, which
-    crm/db/indexes.sql indexes) contains the search term. crm_fold() is immutable, so with a
-    literal argument it is folded at plan time and a trigram index can serve the LIKE."""
-    return f"{text} LIKE '%%' || crm_fold({bind(escape_like(term), Kind.TEXT)}) || '%%'"
+    crm/db/indexes.sql indexes) contains the search term in any of its spellings
+    (crm_search_pattern(), crm/db/schema.sql). The pattern function is immutable, so with a
+    literal argument it is folded at plan time and a trigram index can serve the match."""
+    return f"{text} ~ crm_search_pattern({bind(term, Kind.TEXT)})"
 
 
 def where_sql(

@@ -557,6 +557,28 @@ def test_search_folds_case_and_accents(api_client: Client, make_contact: MakeCon
     assert [r["last_name"] for r in rows["results"]] == expected
 
 
+@pytest.mark.parametrize(("search", "expected"), [
+    ("mueller", ["Müller", "Mueller", "Muller"]),
+    ("muller", ["Müller", "Mueller", "Muller"]),
+    ("MÜLLER", ["Müller", "Mueller", "Muller"]),
+    ("muel", ["Müller", "Mueller", "Muller"]),  # the first try
+    ("oeztuerk", ["Öztürk"]),
+    ("aalborg", ["Sæther"]),  # å/aa: the city Ålborg
+    ("saether", ["Sæther"]),
+    ("sæter", []),  # a letter missing is no spelling of it
+    ("eller", ["Mueller"]),  # splits a digraph: the stored text keeps every letter
+])  # fmt: skip
+def test_search_finds_every_german_spelling(api_client: Client, make_contact: MakeContact,
+                                            search: str, expected: list[str]) -> None:  # fmt: skip
+    make_contact(last_name="Müller", street="Ring", city="Wien")
+    make_contact(last_name="Mueller", street="Ring", city="Wien")
+    make_contact(last_name="Muller", street="Ring", city="Wien")
+    make_contact(last_name="Öztürk", street="Ring", city="Wien")
+    make_contact(last_name="Sæther", street="Ring", city="Ålborg")
+    rows = get(api_client, {"search": search, "phone_number__startswith": "+4366400"}).json()
+    assert [r["last_name"] for r in rows["results"]] == expected
+
+
 # --- NULLs in the ordering -------------------------------------------------------------------
 
 

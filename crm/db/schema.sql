@@ -11,6 +11,23 @@ CREATE OR REPLACE FUNCTION crm_fold(value text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
     RETURN lower(public.unaccent('public.unaccent'::regdictionary, value));
 
+-- A search term as a regular expression over folded text, so that the ways German-speaking
+-- staff spell one name are one word: `ä/ae`, `ö/oe`, `ü/ue` (and `ø/oe`, `æ/ae`, `å/aa`,
+-- whose single letters crm_fold() makes a, o, u, ae) and `ß/ss` (folded to ss). The term's
+-- digraphs collapse (`mueller` -> `muller`, `aalborg` -> `alborg`), every other character is
+-- matched literally (escaped), and after each a, o and u an `e` (after a also an `a`) may
+-- follow: `muller`, `mueller`, `müller` and `MÜLLER` all become `mue?lle?r`, which finds
+-- both Müller (folded `muller`) and Mueller. Decision: `u` alone is the same letter as `ue`,
+-- so `muller` finds Mueller too, and `Manuel` finds `Manul` (harmless). The pattern always
+-- matches the term as typed, and the stored text keeps every letter, so no match is lost
+-- (`eller` still finds Mueller) and substring filters (`icontains`) stay literal.
+CREATE OR REPLACE FUNCTION crm_search_pattern(term text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+    RETURN regexp_replace(regexp_replace(regexp_replace(
+               regexp_replace(crm_fold(term), '([aou])e|(a)a', '\1\2', 'g'),
+               '([^[:alnum:]])', '\\\1', 'g'),
+           '([ou])', '\1e?', 'g'), 'a', 'a[ae]?', 'g');
+
 CREATE OR REPLACE FUNCTION crm_search_text(VARIADIC parts text[]) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN crm_fold(array_to_string(parts, ' '));
