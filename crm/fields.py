@@ -27,6 +27,10 @@ class Field:
     kind: Kind
     nullable: bool = False
     maximum: int = 2**63 - 1  # for integers: the column's range
+    # The field's dictionary order (SORT_KEYS): `ordering=<name>` sorts by this key instead
+    sort_key: Field | None = None
+    # For a sort key: the public field it orders, whose value follows U+0001 in the key
+    key_of: str | None = None
 
     @property
     def lookups(self) -> tuple[str, ...]:
@@ -57,12 +61,20 @@ LOOKUPS: dict[Kind, tuple[str, ...]] = {
 _INT32 = 2**31 - 1
 _T, _I, _D, _DT = Kind.TEXT, Kind.INTEGER, Kind.DATE, Kind.DATETIME
 
+
+def _sorted_by_key(name: str, column: str) -> Field:
+    """A text field that sorts in dictionary order, by the generated column `<column>_key`
+    (crm_sort_key(), crm/db/schema.sql): `Müller` among the Mue..., `de Vries` among the D's."""
+    key = Field(f"{column}_key", f"{column}_key", _T, key_of=name)
+    return Field(name, column, _T, sort_key=key)
+
+
 FIELDS: dict[str, Field] = {
     f.name: f
     for f in (
         Field("id", "id", _I),
-        Field("first_name", "first_name", _T),
-        Field("last_name", "last_name", _T),
+        _sorted_by_key("first_name", "first_name"),
+        _sorted_by_key("last_name", "last_name"),
         Field("gender", "gender", _T),
         Field("customer_id", "customer_id", _T),
         Field("phone_number", "phone_number", _T),
@@ -70,10 +82,10 @@ FIELDS: dict[str, Field] = {
         Field("birthday", "birthday", _D, nullable=True),
         Field("last_updated", "last_updated", _DT),
         Field("address__id", "address_id", _I),
-        Field("address__street", "address_street", _T),
+        _sorted_by_key("address__street", "address_street"),
         Field("address__street_number", "address_street_number", _T),
         Field("address__city_code", "address_city_code", _T),
-        Field("address__city", "address_city", _T),
+        _sorted_by_key("address__city", "address_city"),
         Field("address__country", "address_country", _T),
         Field("relationship__id", "relationship_id", _I, nullable=True),
         Field("relationship__points", "relationship_points", _I, nullable=True, maximum=_INT32),
@@ -97,7 +109,10 @@ SEARCH_FIELDS = (
 # columns. Other orders of several keys are read one group of equal first keys at a time
 # (crm/selectors/ranges.py), which is fast unless the first group is a few thousand rows whose
 # second key is correlated with the first; an index per pair would cost seed time and disk.
-_FIELD_OF_COLUMN = {f.column: f.name for f in FIELDS.values()}
+# The sort keys of the fields in dictionary order: never filtered, shown or searched by name;
+# crm/params.py orders by them, and reads an equality or a prefix of the field as one of them.
+SORT_KEYS: dict[str, Field] = {f.name: f.sort_key for f in FIELDS.values() if f.sort_key}
+_FIELD_OF_COLUMN = {f.column: f.name for f in [*FIELDS.values(), *SORT_KEYS.values()]}
 ORDER_INDEXES = [
     tuple(_FIELD_OF_COLUMN[c] for c in columns) for columns in btree_columns() if len(columns) > 2
 ]

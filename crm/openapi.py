@@ -21,6 +21,7 @@ from crm.fields import (
     PAGE_SIZE_DEFAULT,
     PAGE_SIZE_MAX,
     SEARCH_FIELDS,
+    SORT_KEYS,
     Field,
     Kind,
 )
@@ -35,6 +36,7 @@ from crm.params import (
     SEARCH_PATTERN,
     TEXT_PATTERN,
 )
+from crm.selectors.suggestions import MAX_SUGGESTIONS
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "1.0.0"
@@ -241,7 +243,10 @@ def control_parameters() -> dict[str, Schema]:
             "description": f"Comma-separated fields, `-` for descending (at most "
             f"{MAX_ORDERING_KEYS}). `id` is always the final tie-break, "
             f"in the direction of the last key. NULLs sort last "
-            f"ascending and first descending.",
+            f"ascending and first descending. Text sorts by code point, except "
+            f"{', '.join(SORT_KEYS)}, which sort in dictionary order as a German phone book "
+            f"does (case, accents, spaces and punctuation ignored; ä, ö, ü as ae, oe, ue; "
+            f"equal letters by the exact value).",
             "schema": {
                 "type": "array",
                 "items": {"type": "string", "enum": _ORDER_NAMES},
@@ -256,7 +261,8 @@ def control_parameters() -> dict[str, Schema]:
             "in": "query",
             "description": f"Whitespace-separated terms (at most {MAX_SEARCH_TERMS}); every "
             f"term must occur, ignoring case and accents, in one of: "
-            f"{', '.join(SEARCH_FIELDS)}.",
+            f"{', '.join(SEARCH_FIELDS)}, in any of its German spellings (ä/ae, ö/oe, ü/ue, "
+            f"ß/ss, ø/oe, æ/ae, å/aa: muller, mueller and müller find Müller and Mueller).",
             "schema": {"type": "string", "maxLength": MAX_VALUE_LENGTH, "pattern": SEARCH_PATTERN},
             "example": "anna wien",
         },
@@ -354,6 +360,8 @@ def component_schemas() -> dict[str, Schema]:
                 "page",
                 "page_size",
                 "num_pages",
+                "fuzzy",
+                "suggestions",
                 "results",
             ],
             "properties": {
@@ -370,6 +378,20 @@ def component_schemas() -> dict[str, Schema]:
                 },
                 "page_size": {"type": "integer"},
                 "num_pages": {"type": ["integer", "null"], "description": "null in cursor mode"},
+                "fuzzy": {
+                    "type": "boolean",
+                    "description": "true: the `search` matched no contact, and the results "
+                    "(and the links) are those of the first of `suggestions`",
+                },
+                "suggestions": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "maxItems": MAX_SUGGESTIONS,
+                    "description": "When a `search` finds fewer than 3 contacts: other searches "
+                    "that find some, best first, each term that is part of no name or place "
+                    "replaced by one within a typo (two from 8 letters) or sounding alike; "
+                    "else empty",
+                },
                 "results": {"type": "array", "items": _ref("schemas", "Contact")},
             },
         },

@@ -206,6 +206,7 @@ def parse_ordering(raw: str) -> list[OrderKey]:
             )
         # A field's second mention can never apply (rows it would order are equal on it),
         # like the keys after id below: dropped, not an error, as the schema allows it.
+        f = f.sort_key or f  # a name sorts in dictionary order (crm/fields.py)
         if all(k.field is not f for k in keys):
             keys.append(OrderKey(f, name.startswith("-")))
     # id is the final tie-break, so the order is total; keys after id could never apply.
@@ -267,4 +268,28 @@ def parse_list_params(params: Mapping[str, Sequence[str]]) -> ListQuery:
         errors.append({"param": "cursor", "message": "cursor cannot be combined with page"})
     if errors:
         raise InvalidParams(errors)
+    query.filters = [g for f in query.filters for g in on_sort_keys(f)]
     return query
+
+
+# What a filter on a field in dictionary order says about its sort key (crm_sort_key(),
+# crm/db/schema.sql), so that the key's index serves it, also in that order: the key is
+# one-to-one, so an equality is the key's (`last_name=Müller&ordering=last_name` would walk
+# the key's index past every name before the M's), and a prefix, case-insensitive or not,
+# is a prefix of the key's letters (`sortprefix`, a range of the same index, which also
+# holds other spellings: the filter stays).
+EQUAL_ON_KEY = ("exact", "in")
+PREFIX_OF_KEY = ("startswith", "istartswith", "iexact")
+
+
+def on_sort_keys(f: Filter) -> list[Filter]:
+    key = f.field.sort_key
+    if key is None:
+        return [f]
+    if f.matching:  # a pattern read as the values it matches, one-to-one with their keys
+        return [Filter(key, "in", list(f.matching), f.matching)]
+    if f.lookup in EQUAL_ON_KEY:
+        return [Filter(key, f.lookup, f.value)]
+    if f.lookup in PREFIX_OF_KEY:
+        return [f, Filter(key, "sortprefix", f.value)]
+    return [f]

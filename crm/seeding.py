@@ -30,6 +30,7 @@ from crm.seed_data import CITIES, ORIGINS, SKEW, STREETS
 
 TABLES = (
     "crm_pointschange",
+    "crm_word",
     "crm_contactrow",
     "crm_customerrelationship",
     "crm_appuser",
@@ -336,6 +337,8 @@ def seed(
             cursor.execute("DROP TABLE crm_seed_chunk")
         report("rows")
         _restore(cursor, constraints, indexes, report)
+        report("words")
+        cursor.execute("SELECT crm_word_fill()")  # the triggers that add them were off
         for table in TABLES:
             cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
         for table in ("crm_address", "crm_appuser", "crm_customerrelationship"):

@@ -66,6 +66,8 @@ def escape_like(value: str) -> str:
 
 def filter_sql(f: Filter, bind: Binder, *, ranges: bool = True) -> str:
     column, kind, lookup = f.field.column, f.field.kind, f.lookup
+    if f.field.key_of:
+        return _sort_key_sql(f, bind)
     if f.matching is not None:
         return _in_sql(column, kind, f.matching, bind) if f.matching else "FALSE"
     if lookup == "isnull":
@@ -88,6 +90,16 @@ def filter_sql(f: Filter, bind: Binder, *, ranges: bool = True) -> str:
 
 def _in_sql(column: str, kind: Kind, values: Iterable[Any], bind: Binder) -> str:
     return f"{column} IN ({', '.join(bind(v, kind) for v in dict.fromkeys(values))})"
+
+
+def _sort_key_sql(f: Filter, bind: Binder) -> str:
+    """A filter on a field's value, as its sort key (crm/params.py on_sort_keys); the key
+    functions are immutable, so the planner folds them into the index range's bounds."""
+    if f.lookup == "sortprefix":  # the letters hold no LIKE wildcard: punctuation is dropped
+        return f"{f.field.column} LIKE crm_sort_letters({bind(f.value, Kind.TEXT)}) || '%%'"
+    values = f.value if f.lookup == "in" else [f.value]
+    keys = ", ".join(f"crm_sort_key({bind(v, Kind.TEXT)})" for v in dict.fromkeys(values))
+    return f"{f.field.column} IN ({keys})"
 
 
 def _year_sql(column: str, kind: Kind, year: int, bind: Binder) -> str:
@@ -174,6 +186,11 @@ def fold_contains_sql(text: str, term: str, bind: Binder) -> str:
     (crm_search_pattern(), crm/db/schema.sql). The pattern function is immutable, so with a
     literal argument it is folded at plan time and a trigram index can serve the match."""
     return f"{text} ~ crm_search_pattern({bind(term, Kind.TEXT)})"
+
+
+def folded_value_sql(f: Field) -> str:
+    """The field's value folded for search, from its own column or from its sort key's."""
+    return f"crm_fold(crm_sort_value({f.column}))" if f.key_of else f"crm_fold({f.column})"
 
 
 def where_sql(

@@ -25,6 +25,7 @@ from crm.selectors import (
     contact_page,
     resolve_patterns,
 )
+from crm.selectors.suggestions import asks_for_suggestions, search_suggestions
 
 # The list's one seam for the bench (crm_bench/ablations.py, installed only with CRM_BENCH=1;
 # production never sets it): a request that carries a RowSerialiser under this attribute
@@ -75,22 +76,28 @@ def _link(request: HttpRequest, **changes: str | int | None) -> str:
     return request.build_absolute_uri(f"{request.path}?{urlencode(sorted(params.items()))}")
 
 
-def _page_links(request: HttpRequest, query: ListQuery, page: Page) -> tuple[str | None, ...]:
+def _page_links(
+    request: HttpRequest, query: ListQuery, page: Page, changes: dict[str, str]
+) -> tuple[str | None, ...]:
     number = query.page or 1
     return (
-        _link(request, page=number + 1) if page.has_more else None,
-        _link(request, page=number - 1) if number > 1 else None,
+        _link(request, page=number + 1, **changes) if page.has_more else None,
+        _link(request, page=number - 1, **changes) if number > 1 else None,
     )
 
 
 def _cursor_links(
-    request: HttpRequest, query: ListQuery, page: Page, cursor: Cursor | None
+    request: HttpRequest,
+    query: ListQuery,
+    page: Page,
+    cursor: Cursor | None,
+    changes: dict[str, str],
 ) -> tuple[str | None, ...]:
     def link(values: list | None, backwards: bool) -> str | None:
         if values is None:
             return None
         token = encode_cursor(query.ordering, values, backwards=backwards)
-        return _link(request, cursor=token, page=None)
+        return _link(request, cursor=token, page=None, **changes)
 
     backwards = cursor is not None and cursor.backwards
     boundary = cursor.values if cursor else None
@@ -101,7 +108,15 @@ def _cursor_links(
     return (link(after, False) if more_after else None, link(before, True) if more_before else None)
 
 
-def _body(query: ListQuery, page: Page, count: Count, links: tuple[str | None, ...]) -> bytes:
+def _body(
+    query: ListQuery,
+    page: Page,
+    count: Count,
+    links: tuple[str | None, ...],
+    suggestions: list[str],
+    *,
+    fuzzy: bool,
+) -> bytes:
     head = {
         "count": count.value,
         "count_exact": count.exact,
@@ -110,6 +125,8 @@ def _body(query: ListQuery, page: Page, count: Count, links: tuple[str | None, .
         "page": query.page,
         "page_size": query.page_size,
         "num_pages": -(-count.value // query.page_size) if query.page else None,
+        "fuzzy": fuzzy,
+        "suggestions": suggestions,
     }
     rows = b",".join(page.rows_json)
     return orjson.dumps(head)[:-1] + b',"results":[' + rows + b"]}"
@@ -166,6 +183,11 @@ def _list_response(
     started = time.perf_counter()
     query = resolve_patterns(query)
     count = contact_count(query)  # first: its size tells the page query how to walk
+    suggestions = search_suggestions(query.search) if asks_for_suggestions(query, count) else []
+    fuzzy = not count.value and bool(suggestions)
+    if fuzzy:  # nothing found: the page of the first search offered instead
+        query = replace(query, search=suggestions[0])
+        count = contact_count(query)
     counted = time.perf_counter() - started
     offset = (query.page - 1) * query.page_size if query.page else 0
     if count.exact and count.value <= offset:
@@ -179,13 +201,15 @@ def _list_response(
     count = _with_page_seen(count, query, page, offset)
     if query.page and query.page > 1 and not page.rows_json:
         return error_response("page", f"page {query.page} is past the last page", 404)
+    # the links of a fuzzy page go on with the search it answered
+    searched = {"search": " ".join(query.search)} if fuzzy else {}
     links = (
-        _page_links(request, query, page)
+        _page_links(request, query, page, searched)
         if query.page
-        else _cursor_links(request, query, page, cursor)
+        else _cursor_links(request, query, page, cursor, searched)
     )
     started = time.perf_counter()
-    body = _body(query, page, count, links)
+    body = _body(query, page, count, links, [" ".join(s) for s in suggestions], fuzzy=fuzzy)
     page.timings["serialize"] = time.perf_counter() - started
     timing = _server_timing(page.timings, {"count": count.method})
     return raw_json_response(body, headers={"Server-Timing": timing})

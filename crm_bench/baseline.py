@@ -13,7 +13,8 @@ parameters are documented in crm_bench/openapi.py, not in the served API documen
 Differences from the optimised list, by design of the typical version: unknown or invalid
 parameters are silently ignored (django-filter and OrderingFilter drop what they do not
 know), `search` is DRF's SearchFilter (icontains, so not accent-insensitive), an ordering
-is used as given (without `id` as the final tie-break), and there are no cursors.
+is used as given (without `id` as the final tie-break) and sorts names by code point (not
+in dictionary order), and there are no cursors.
 """
 
 from __future__ import annotations

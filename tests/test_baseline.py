@@ -75,9 +75,9 @@ def _normalised(row: dict[str, Any]) -> dict[str, Any]:
     {"page_size": 4, "page": 3},
     {"ordering": "-relationship__points,id", "page_size": 5},
     {"ordering": "relationship__points,-id", "page_size": 5, "page": 2},
-    {"ordering": "last_name,-first_name"},
+    {"ordering": "gender,-phone_number"},  # (names: code point there, dictionary order here)
     {"ordering": "-birthday,id"},
-    {"address__city__icontains": "WIEN", "ordering": "-last_name,id"},
+    {"address__city__icontains": "WIEN", "ordering": "-address__country,id"},
     {"last_name__iexact": "berger", "first_name__in": "Anna,Hans,Ida"},
     {"birthday__year": 1980, "relationship__points__gte": 1},
     {"relationship__points__range": "3,10", "birthday__isnull": "false"},

@@ -15,14 +15,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.core.management import call_command
 from django.db import connection
-from django.db.models import F, OrderBy
 from django.test import Client
 
 from crm.lib.survey import SurveyQuery, draw_queries, sample_rows
 from crm.models import AppUser
 from crm.params import parse_list_params
 from crm.seeding import TABLES
-from tests.test_appuser_list_properties import search_matches
+from tests.test_appuser_list_properties import FIELDS, search_matches, sort_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
@@ -36,11 +35,11 @@ SEARCHED = ["first_name", "last_name", "customer_id", "phone_number", "address__
 
 @pytest.fixture(scope="module")
 def seeded(django_db_setup: None, django_db_blocker: Any) -> Iterator[dict[int, dict[str, Any]]]:
-    """The seeded contacts (for the search oracle: id -> the searched fields)."""
+    """The seeded contacts (for the search and sort oracle: id -> every field)."""
     with django_db_blocker.unblock():
         call_command("seed", users=CONTACTS, truncate=True)
         try:
-            yield {r["id"]: r for r in AppUser.objects.values("id", *SEARCHED)}
+            yield {r["id"]: r for r in AppUser.objects.values(*FIELDS)}
         finally:
             with connection.cursor() as cursor:
                 cursor.execute(f"TRUNCATE {', '.join(TABLES)}")
@@ -57,22 +56,21 @@ def _orm_lookup(name: str, lookup: str) -> str:
 
 
 def oracle(params: dict[str, list[str]], rows: dict[int, dict[str, Any]]) -> list[int]:
-    """The ids the list must answer, in order, from the ORM over the source tables."""
+    """The ids the list must answer, in order: the ORM's filters over the source tables, the
+    search and the sort of tests/test_appuser_list_properties.py."""
     parsed = parse_list_params(params)
     contacts = AppUser.objects.all()
     for f in parsed.filters:
+        if f.lookup == "sortprefix":  # implied by the name's own prefix filter
+            continue
         value = tuple(f.value) if f.lookup == "range" else f.value
-        contacts = contacts.filter(**{_orm_lookup(f.field.name, f.lookup): value})
-    keys: list[OrderBy] = [
-        F(k.field.name).desc(nulls_first=True)
-        if k.descending
-        else F(k.field.name).asc(nulls_last=True)
-        for k in parsed.ordering
-    ]
-    ids = list(contacts.order_by(*keys).values_list("id", flat=True))
+        contacts = contacts.filter(**{_orm_lookup(f.field.key_of or f.field.name, f.lookup): value})
+    ids = set(contacts.values_list("id", flat=True))
+    found = [r for i, r in rows.items() if i in ids]
     if parsed.search:
-        ids = [i for i in ids if search_matches(rows[i], parsed.search)]
-    return ids
+        found = [r for r in found if search_matches(r, parsed.search)]
+    return sort_rows(found, ["-" * k.descending + (k.field.key_of or k.field.name)
+                             for k in parsed.ordering])  # fmt: skip
 
 
 def _path(link: str) -> str:

@@ -13,6 +13,7 @@ DIRECTORY = Path(__file__).resolve().parent
 FILES = (
     "schema.sql",
     "contactrow_sync.sql",
+    "words.sql",
     "count.sql",
     "points.sql",
     "readafter.sql",

@@ -26,6 +26,14 @@ CREATE INDEX IF NOT EXISTS crm_contactrow_relationship_id_id ON crm_contactrow U
 CREATE INDEX IF NOT EXISTS crm_contactrow_relationship_points_id ON crm_contactrow USING btree (relationship_points, id);
 CREATE INDEX IF NOT EXISTS crm_contactrow_relationship_created_id ON crm_contactrow USING btree (relationship_created, id);
 CREATE INDEX IF NOT EXISTS crm_contactrow_relationship_last_activity_id ON crm_contactrow USING btree (relationship_last_activity, id);
+-- The same for the dictionary order of names and places (crm_sort_key(), schema.sql), which
+-- `ordering=last_name` uses; also an equality or a prefix of the name (crm/params.py
+-- on_sort_keys). The plain columns' indexes above still serve their range filters and the
+-- loose scans of their distinct values (crm/selectors/facts.py).
+CREATE INDEX IF NOT EXISTS crm_contactrow_first_name_key_id ON crm_contactrow USING btree (first_name_key, id);
+CREATE INDEX IF NOT EXISTS crm_contactrow_last_name_key_id ON crm_contactrow USING btree (last_name_key, id);
+CREATE INDEX IF NOT EXISTS crm_contactrow_address_street_key_id ON crm_contactrow USING btree (address_street_key, id);
+CREATE INDEX IF NOT EXISTS crm_contactrow_address_city_key_id ON crm_contactrow USING btree (address_city_key, id);
 
 -- `search`: terms are substrings anywhere in six fields, found by trigrams of their folded
 -- text (crm_fold, schema.sql).
@@ -52,16 +60,16 @@ CREATE INDEX IF NOT EXISTS crm_contactrow_address_street_fold_trgm ON crm_contac
 CREATE INDEX IF NOT EXISTS crm_contactrow_address_city_fold_trgm ON crm_contactrow USING gin (crm_fold((address_city)::text) gin_trgm_ops) WITH (gin_pending_list_limit='256');
 
 -- The name order, `ordering=last_name,first_name`, and `last_name=X&ordering=first_name`
--- after the equality: the 9,236 Aigners have German first names, late in the alphabet, so
+-- after the equality (both by their sort keys): the 9,236 Aigners have German first names, late in the alphabet, so
 -- the walk of the first-name index read 25,000 rows (33 ms; `last_name=Müller&ordering=
 -- -first_name` 0.4 s). With it: 1.0 and 1.2 ms. About 4 s of the seed, 120 MB.
-CREATE INDEX IF NOT EXISTS crm_contactrow_last_name_first_name_id ON crm_contactrow USING btree (last_name, first_name, id);
+CREATE INDEX IF NOT EXISTS crm_contactrow_name_keys_id ON crm_contactrow USING btree (last_name_key, first_name_key, id);
 
 -- The address order, `ordering=address__country,address__city`, and a country's contacts by
 -- city: country and city are a hierarchy, so the first country's 323,000 contacts were
 -- sorted by city (0.47 s), and a country's cities were found only after every other
 -- country's in the city index (0.47 s). About 4 s of the seed, 90 MB.
-CREATE INDEX IF NOT EXISTS crm_contactrow_address_country_city_id ON crm_contactrow USING btree (address_country, address_city, id);
+CREATE INDEX IF NOT EXISTS crm_contactrow_country_city_key_id ON crm_contactrow USING btree (address_country, address_city_key, id);
 
 -- A place's contacts sorted by a finer part of the address: the postal code and the phone
 -- number's calling code follow the country and the city, so a place's contacts sit at one
@@ -71,13 +79,13 @@ CREATE INDEX IF NOT EXISTS crm_contactrow_address_country_city_id ON crm_contact
 -- phone_number` 1.0 s. About 2 s of the seed each, 90-130 MB.
 CREATE INDEX IF NOT EXISTS crm_contactrow_country_phone_id ON crm_contactrow USING btree (address_country, phone_number, id);
 CREATE INDEX IF NOT EXISTS crm_contactrow_country_city_code_id ON crm_contactrow USING btree (address_country, address_city_code, id);
-CREATE INDEX IF NOT EXISTS crm_contactrow_city_phone_id ON crm_contactrow USING btree (address_city, phone_number, id);
-CREATE INDEX IF NOT EXISTS crm_contactrow_city_city_code_id ON crm_contactrow USING btree (address_city, address_city_code, id);
+CREATE INDEX IF NOT EXISTS crm_contactrow_city_key_phone_id ON crm_contactrow USING btree (address_city_key, phone_number, id);
+CREATE INDEX IF NOT EXISTS crm_contactrow_city_key_city_code_id ON crm_contactrow USING btree (address_city_key, address_city_code, id);
 
 -- One gender sorted by first name (`gender=F&ordering=first_name`), and `ordering=gender,
 -- first_name`: first names follow the gender, so the next pages walked 12,000 men's rows
 -- before the next woman (17-35 ms). About 2 s of the seed, 90 MB.
-CREATE INDEX IF NOT EXISTS crm_contactrow_gender_first_name_id ON crm_contactrow USING btree (gender, first_name, id);
+CREATE INDEX IF NOT EXISTS crm_contactrow_gender_first_name_key_id ON crm_contactrow USING btree (gender, first_name_key, id);
 
 -- Birthdays by calendar day (`birthday__month=2&birthday__day=29`: a birthday greeting):
 -- neither part alone is selective, so both the count and the page scanned the table (1.0 s

@@ -32,6 +32,45 @@ CREATE OR REPLACE FUNCTION crm_search_text(VARIADIC parts text[]) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN crm_fold(array_to_string(parts, ' '));
 
+-- Dictionary order for names and places, as a German phone book sorts them (DIN 5007-2):
+-- case and accents do not count, ä/ö/ü are ae/oe/ue (Müller among the Mue..., beside
+-- Mueller), ß is ss, and spaces and punctuation are skipped (`de Vries` among the D's, by its
+-- letters). crm_sort_letters() is that form. It works one character at a time, from the
+-- character's upper(), so a case-insensitive prefix of a name (`istartswith`) gives a prefix
+-- of its letters, a range of the key's index (tests/test_sort_keys.py checks every one).
+-- crm_sort_key() appends the value itself after U+0001, which sorts before any letter: equal
+-- letters fall back to the exact value (by code point), and the key is one-to-one, so
+-- `last_name = v` is `last_name_key = crm_sort_key(v)` (crm/params.py).
+CREATE OR REPLACE FUNCTION crm_sort_letters(value text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+    RETURN regexp_replace(
+        lower(public.unaccent('public.unaccent'::regdictionary,
+            replace(replace(replace(lower(upper(value)), 'ä', 'ae'), 'ö', 'oe'), 'ü', 'ue'))),
+        '[\u0001-\u002f\u003a-\u0040\u005b-\u0060\u007b-\u007f\u00a0-\u00bf\u2000-\u206f\u3000-\u303f]',
+        '', 'g');
+
+CREATE OR REPLACE FUNCTION crm_sort_key(value text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+    RETURN crm_sort_letters(value) || chr(1) || value;
+
+-- The value that a key ends with (a search sorted by the key tests it once per distinct key).
+CREATE OR REPLACE FUNCTION crm_sort_value(key text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+    RETURN substr(key, strpos(key, chr(1)) + 1);
+
+-- The sort keys of the fields sorted in dictionary order (crm/fields.py SORT_KEYS), kept by
+-- PostgreSQL itself on every write to the read row. Byte order ("C") is the order described
+-- above: the letters are ASCII wherever the name is Latin.
+ALTER TABLE crm_contactrow
+    ADD COLUMN IF NOT EXISTS first_name_key text COLLATE "C"
+        GENERATED ALWAYS AS (crm_sort_key(first_name)) STORED,
+    ADD COLUMN IF NOT EXISTS last_name_key text COLLATE "C"
+        GENERATED ALWAYS AS (crm_sort_key(last_name)) STORED,
+    ADD COLUMN IF NOT EXISTS address_street_key text COLLATE "C"
+        GENERATED ALWAYS AS (crm_sort_key(address_street)) STORED,
+    ADD COLUMN IF NOT EXISTS address_city_key text COLLATE "C"
+        GENERATED ALWAYS AS (crm_sort_key(address_city)) STORED;
+
 -- Filter values arrive in crm_count() as text and were cast per row: `($1[1])::timestamptz`
 -- parses the text once for every sampled row, since that cast is only stable. These are
 -- declared immutable, so the planner folds them into constants once (a date filter's

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from crm.case_variants import variants_by_upper
 from crm.fields import SUBSTRING_LOOKUPS
-from crm.params import Filter, ListQuery, OrderKey
+from crm.params import Filter, ListQuery, OrderKey, on_sort_keys
 from crm.selectors.count import Count
 from crm.selectors.db import connection, fetch_rows
 from crm.selectors.plan import (
@@ -95,10 +95,14 @@ def resolve_patterns(query: ListQuery) -> ListQuery:
     # and the sort keys' columns, whose groups the page reads with their share of the count
     distinct = distinct_values([*patterns, *asked, *grouped_columns(query.ordering)])
     filters = [
-        replace(f, matching=_matching_values(f))
-        if f.lookup in SUBSTRING_LOOKUPS and distinct[f.field.column] <= LOOSE_SCAN_KEYS
-        else f
+        g
         for f in query.filters
+        for g in (
+            # and a name's values are its sort key's (crm/params.py)
+            on_sort_keys(replace(f, matching=_matching_values(f)))
+            if f.lookup in SUBSTRING_LOOKUPS and distinct[f.field.column] <= LOOSE_SCAN_KEYS
+            else [f]
+        )
     ]
     return replace(query, filters=filters)
 

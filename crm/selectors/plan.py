@@ -35,8 +35,10 @@ class Facts:
     distinct: Mapping[str, float] = field(default_factory=dict)
 
 
-# Lookups that are one range of the column's (column, id) index, in its order.
-INDEX_RANGE_LOOKUPS = PLANNER_LOOKUPS | {"in", "startswith"}
+# Lookups that are one range of the column's (column, id) index, in its order; a name's
+# prefix is one of its sort key (crm/params.py on_sort_keys), which also holds the other
+# spellings of the prefix (`mü` is `mue%`, with Mueller): the filter itself drops those.
+INDEX_RANGE_LOOKUPS = PLANNER_LOOKUPS | {"in", "startswith", "sortprefix"}
 # Lookups read as ranges of their value's case variants (crm/case_variants.py)
 CASE_LOOKUPS = ("istartswith", "iexact")
 
@@ -184,7 +186,8 @@ def groups_by_index(query: ListQuery, keys: list[OrderKey], facts: Facts) -> boo
 # (LOOSE_SCAN_KEYS, by the planner's statistics): a key of mostly unique values has no groups
 # to skip, and a term's matches are spread along its index.
 def _searches_the_key(query: ListQuery, keys: list[OrderKey]) -> bool:
-    return bool(query.search) and len(keys) == 2 and keys[0].field.name in SEARCH_FIELDS
+    head = keys[0].field
+    return bool(query.search) and len(keys) == 2 and (head.key_of or head.name) in SEARCH_FIELDS
 
 
 def splits_search(query: ListQuery, keys: list[OrderKey], facts: Facts) -> bool:

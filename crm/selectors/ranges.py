@@ -30,6 +30,7 @@ from crm.sql import (
     before_sql,
     equal_sql,
     fold_contains_sql,
+    folded_value_sql,
     order_sql,
     search_sql,
     where_sql,
@@ -170,15 +171,17 @@ def split_search_rows(
     rows whose key contains a term, and the few others (see plan.splits_search); None if
     the others are many, which the walk of the key's index finds instead. `unsearched` is
     `where` without the search terms."""
-    col, bind, terms = keys[0].field.column, ranges.bind, ranges.query.search
-    in_key = " OR ".join(fold_contains_sql(f"crm_fold({col})", t, bind) for t in terms)
-    rest = f"{unsearched} AND NOT ({in_key}) AND {_in_other_fields(col, terms, bind)}"
+    head, bind, terms = keys[0].field, ranges.bind, ranges.query.search
+    col, folded = head.column, folded_value_sql(head)
+    in_key = " OR ".join(fold_contains_sql(folded, t, bind) for t in terms)
+    searched = FIELDS[head.key_of or head.name].column
+    rest = f"{unsearched} AND NOT ({in_key}) AND {_in_other_fields(searched, terms, bind)}"
     # The planner's estimate, from the statistics of each field's fold (crm/db/indexes.sql).
     expected = plan_rows(f"SELECT 1 FROM crm_contactrow WHERE {extra} AND {rest}", bind.params,
                          ranges.fetch)  # fmt: skip
     if expected > SMALL_RESULT:
         return None
-    matching = _keys_with_terms(col, terms, bind)
+    matching = _keys_with_terms(col, folded, terms, bind)
     in_group = _terms_not_in_key(terms, bind)
     keyed = key_groups(matching, f"{unsearched} AND {in_group}", f"{where} AND ({in_key})",
                        extra, keys, limit)  # fmt: skip
@@ -190,7 +193,7 @@ def split_search_rows(
 
 
 def _in_other_fields(col: str, terms: list[str], bind: Binder) -> str:
-    """Each term in one of the searched fields other than `col`."""
+    """Each term in one of the searched fields other than the one of column `col`."""
     # With no term in the key, each is in another field: exact without search_text, whose
     # trigram bitmap (all 282,000 rows with `wien`) cost more than the fields' own.
     others = [FIELDS[name].column for name in SEARCH_FIELDS if FIELDS[name].column != col]
@@ -200,13 +203,13 @@ def _in_other_fields(col: str, terms: list[str], bind: Binder) -> str:
     )
 
 
-def _keys_with_terms(col: str, terms: list[str], bind: Binder) -> str:
+def _keys_with_terms(col: str, folded: str, terms: list[str], bind: Binder) -> str:
     """The distinct keys of `v` (strategies.distinct_keys) that contain a term, each with
     `t<n>`: whether it contains term n."""
     # Which terms each key contains, once per key: a group's rows need only the others in
     # search_text. Left to a plain `where`, the planner read a whole group from the trigram
     # index and sorted it (14,000 Michaels at 200k) instead of walking the group by id.
-    has = [f"{fold_contains_sql(f'crm_fold({col})', t, bind)} AS t{n}" for n, t in enumerate(terms)]
+    has = [f"{fold_contains_sql(folded, t, bind)} AS t{n}" for n, t in enumerate(terms)]
     any_term = " OR ".join(f"t{n}" for n in range(len(terms)))
     return (
         f"SELECT * FROM (SELECT {col}, {', '.join(has)} FROM v WHERE {col} IS NOT NULL) k "

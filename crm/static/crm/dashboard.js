@@ -21,6 +21,7 @@
   const caption = document.getElementById("results-caption");
   const tbody = document.getElementById("rows");
   const status = document.getElementById("result-status");
+  const suggestions = document.getElementById("search-suggestions");
   const generalError = document.getElementById("general-error");
   const pageRange = document.getElementById("page-range");
   const pageList = document.getElementById("page-list");
@@ -302,7 +303,43 @@
     updateExportLink();
     status.textContent = countText(body);
     caption.textContent = captionText();
+    renderSuggestions(body);
     renderPager(body);
+  }
+
+  // A search that found nothing shows the first search offered instead (body.fuzzy); one
+  // that found very few offers others. Each offer is a button that searches it.
+  function renderSuggestions(body) {
+    const offers = body.suggestions ?? [];
+    suggestions.hidden = !offers.length;
+    if (!offers.length) return suggestions.replaceChildren();
+    const parts = [];
+    if (body.fuzzy) {
+      parts.push(`No contacts match “${state.get("search")}”. Showing results for “${offers[0]}”.`);
+    }
+    const others = body.fuzzy ? offers.slice(1) : offers;
+    if (others.length) {
+      parts.push(" Did you mean ");
+      others.forEach((offer, n) => {
+        if (n) parts.push(n === others.length - 1 ? " or " : ", ");
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "suggestion";
+        button.textContent = offer;
+        button.addEventListener("click", () => searchFor(offer));
+        parts.push(button);
+      });
+      parts.push("?");
+    }
+    suggestions.replaceChildren(...parts);
+  }
+
+  function searchFor(text) {
+    const search = document.getElementById("search");
+    search.value = text;
+    clearTimeout(typingTimer);
+    lastTyped = null;
+    applyControl(search, "push");
   }
 
   function updateExportLink() {

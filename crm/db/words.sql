@@ -1,0 +1,58 @@
+-- crm_word: the words of the names and places in the read model, which a search that finds
+-- (almost) nothing is offered instead (crm/selectors/suggestions.py): "Did you mean Schmidt?"
+-- A table of its own because the read model holds 3M rows of a few thousand distinct words,
+-- and a similarity search over the rows' trigram indexes read every row of every similar
+-- name. A word is added when a row with it is written and never removed (a contact's name
+-- can change back); a suggestion is checked against the rows before it is offered.
+CREATE EXTENSION IF NOT EXISTS fuzzystrmatch;
+
+CREATE TABLE IF NOT EXISTS crm_word (
+    folded text PRIMARY KEY,  -- crm_fold(word): spellings that search folds alike are one
+    word text NOT NULL,  -- as first written
+    sound text NOT NULL  -- dmetaphone(folded): Meier, Maier, Mayer and Meyer are all MR
+);
+-- a word within a typo or two of the term: similarity() (pg_trgm) narrows, levenshtein()
+-- decides; the trigram index also answers whether a term is in some word at all
+CREATE INDEX IF NOT EXISTS crm_word_folded_trgm ON crm_word USING gin (folded gin_trgm_ops);
+CREATE INDEX IF NOT EXISTS crm_word_sound ON crm_word USING btree (sound);
+
+-- The words of a row: its names' and places' whitespace-separated parts of three letters or
+-- more, without digits (`Straße des 17. Juni` gives Straße and Juni).
+CREATE OR REPLACE FUNCTION crm_words(VARIADIC parts text[]) RETURNS SETOF text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT part FROM regexp_split_to_table(array_to_string(parts, ' '), '\s+') part
+     WHERE length(part) >= 3 AND part !~ '[[:digit:]]'
+$$;
+
+-- The words of the rows a statement wrote, in one sorted INSERT: two transactions that add
+-- the same new words wait for each other in the same order, never in a cycle.
+CREATE OR REPLACE FUNCTION crm_word_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO crm_word (folded, word, sound)
+    SELECT DISTINCT ON (crm_fold(w)) crm_fold(w), w, dmetaphone(crm_fold(w))
+      FROM changed, crm_words(first_name, last_name, address_street, address_city) w
+     ORDER BY crm_fold(w), w
+    ON CONFLICT (folded) DO NOTHING;
+    RETURN NULL;
+END $$;
+
+DROP TRIGGER IF EXISTS crm_word_insert ON crm_contactrow;
+CREATE TRIGGER crm_word_insert AFTER INSERT ON crm_contactrow
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION crm_word_sync();
+DROP TRIGGER IF EXISTS crm_word_update ON crm_contactrow;
+CREATE TRIGGER crm_word_update AFTER UPDATE ON crm_contactrow
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION crm_word_sync();
+
+-- Every word of the read model, after a bulk load that ran without the triggers (seeding):
+-- from the distinct values, a few thousand, not from 3M rows.
+CREATE OR REPLACE FUNCTION crm_word_fill() RETURNS void LANGUAGE sql AS $$
+    INSERT INTO crm_word (folded, word, sound)
+    SELECT DISTINCT ON (crm_fold(w)) crm_fold(w), w, dmetaphone(crm_fold(w))
+      FROM (SELECT first_name FROM crm_contactrow GROUP BY 1
+            UNION SELECT last_name FROM crm_contactrow GROUP BY 1
+            UNION SELECT address_street FROM crm_contactrow GROUP BY 1
+            UNION SELECT address_city FROM crm_contactrow GROUP BY 1) v(value),
+           crm_words(value) w
+     ORDER BY crm_fold(w), w
+    ON CONFLICT (folded) DO NOTHING
+$$;

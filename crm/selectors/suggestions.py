@@ -1,0 +1,92 @@
+"""Forgiving search: other searches offered when one finds no contact or very few, from the
+words of the names and places (crm_word, crm/db/words.sql). Staff type what they hear on
+the phone: `hubr`, `meir`, `zürrich`.
+
+Decision: the words like a term are those within one typo of it (two from 8 letters:
+Levenshtein distance) or that sound alike (double metaphone: Meier, Maier, Mayer and Meyer
+sound alike), best first: those that sound alike, then the fewest typos, then the most
+trigrams in common. A term that is part of no word (`hubr`) is replaced by its words; if
+every term is part of some word (`mayer` finds one Mayer), each term in turn is. Terms
+shorter than 3 letters and numbers are kept as typed. Each search offered finds contacts
+(checked, filters aside). The view answers the first one's page when the search found
+nothing (`"fuzzy": true`), and lists them all (`"suggestions"`) when it found fewer than
+FEW_MATCHES."""
+
+from __future__ import annotations
+
+from crm.params import ListQuery
+from crm.selectors.count import Count
+from crm.selectors.db import fetch_rows
+from crm.sql import Binder, search_sql
+
+FEW_MATCHES = 3
+MAX_SUGGESTIONS = 5
+MIN_LETTERS = 3
+LONG_WORD = 8  # letters from which two typos are forgiven
+
+# Whether a term is part of some word, and the words like it, best first (see the module's
+# docstring). Every argument is a constant, so the immutable crm_fold() and dmetaphone() of it
+# are folded at plan time and crm_word's trigram and sound indexes serve `~`, `%` and `=`.
+_WORDS_LIKE = """
+SELECT EXISTS (SELECT 1 FROM crm_word WHERE folded ~ crm_search_pattern(%(term)s)),
+       ARRAY(
+    SELECT word FROM crm_word
+     WHERE (folded %% crm_fold(%(term)s)
+            OR (sound = dmetaphone(crm_fold(%(term)s)) AND sound <> ''))
+       AND folded <> crm_fold(%(term)s)
+       AND levenshtein_less_equal(folded, crm_fold(%(term)s), %(far)s) <= CASE
+               WHEN sound = dmetaphone(crm_fold(%(term)s)) AND sound <> '' THEN %(far)s
+               ELSE %(typos)s END
+     ORDER BY sound = dmetaphone(crm_fold(%(term)s)) DESC, levenshtein(folded, crm_fold(%(term)s)),
+              similarity(folded, crm_fold(%(term)s)) DESC, word
+     LIMIT %(most)s)
+"""
+
+
+def asks_for_suggestions(query: ListQuery, count: Count) -> bool:
+    return bool(query.search) and count.exact and count.value < FEW_MATCHES
+
+
+def search_suggestions(terms: list[str]) -> list[list[str]]:
+    """Searches like `terms` that find contacts, best first."""
+    alike = [_words_like(t) if len(t) >= MIN_LETTERS else (True, []) for t in terms]
+    if any(not known and words for known, words in alike):
+        # each unknown term replaced by its first word, its second...
+        tried = [_unknown_replaced(terms, alike, rank) for rank in range(MAX_SUGGESTIONS)]
+    else:  # or each term in turn by each of its words
+        tried = [
+            [*terms[:n], word, *terms[n + 1 :]]
+            for n, (_, words) in enumerate(alike)
+            for word in words
+        ]
+    offered: list[list[str]] = []
+    for search in tried[: 2 * MAX_SUGGESTIONS]:
+        if search not in offered and len(offered) < MAX_SUGGESTIONS and _finds_contacts(search):
+            offered.append(search)
+    return offered
+
+
+def _unknown_replaced(
+    terms: list[str], alike: list[tuple[bool, list[str]]], rank: int
+) -> list[str]:
+    return [
+        words[min(rank, len(words) - 1)] if not known and words else term
+        for term, (known, words) in zip(terms, alike, strict=True)
+    ]
+
+
+def _words_like(term: str) -> tuple[bool, list[str]]:
+    """Whether `term` is part of some word, and the words like it."""
+    typos = 1 if len(term) < LONG_WORD else 2
+    params = {"term": term, "typos": typos, "far": typos + 2, "most": MAX_SUGGESTIONS}
+    ((known, words),) = fetch_rows(_WORDS_LIKE, params)
+    return bool(known), list(words)
+
+
+def _finds_contacts(search: list[str]) -> bool:
+    bind = Binder()
+    where = " AND ".join(search_sql(t, bind) for t in search)
+    ((found,),) = fetch_rows(
+        f"SELECT EXISTS (SELECT 1 FROM crm_contactrow WHERE {where})", bind.params
+    )
+    return bool(found)

@@ -1,0 +1,95 @@
+"""Forgiving search on GET /crm/appusers (crm/selectors/suggestions.py): a search that finds
+nothing answers the page of the best search like it (`"fuzzy": true`), one that finds very
+few offers others (`"suggestions"`), from the words that writes put in crm_word."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from tests.test_appuser_list import MakeContact, get
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def names(make_contact: MakeContact) -> None:
+    for last_name, city in [("Huber", "Wien"), ("Huber", "Graz"), ("Schmidt", "Wien"),
+                            ("Meier", "Linz"), ("Maier", "Linz"), ("Müller", "Zürich"),
+                            ("Mayer", "Wien")]:  # fmt: skip
+        make_contact(last_name=last_name, city=city)
+
+
+def _last_names(body: dict[str, Any]) -> list[str]:
+    return [r["last_name"] for r in body["results"]]
+
+
+@pytest.mark.usefixtures("names")
+@pytest.mark.parametrize(("search", "answered", "found"), [
+    ("hubr", "Huber", ["Huber", "Huber"]),  # a letter missing
+    ("Hubber", "Huber", ["Huber", "Huber"]),  # one too many
+    ("schmitt", "Schmidt", ["Schmidt"]),  # sounds alike, one letter apart
+    ("meir", "Meier", ["Meier"]),  # sounds like Meier, Maier and Mayer: the closest first
+    ("zürrich", "Zürich", ["Müller"]),
+    ("hubr wien", "Huber wien", ["Huber"]),  # the known term is kept
+])  # fmt: skip
+def test_a_search_that_finds_nothing_answers_the_best_like_it(
+    api_client: Client, search: str, answered: str, found: list[str]
+) -> None:
+    body = get(api_client, {"search": search, "page_size": "1"}).json()
+    assert body["fuzzy"] is True
+    assert body["suggestions"][0] == answered
+    assert body["count"] == len(found)
+    assert _last_names(body) == found[:1]
+    if body["next"]:  # the next page goes on with the search it answered
+        assert parse_qs(urlsplit(body["next"]).query)["search"] == [answered]
+        assert _last_names(api_client.get(body["next"]).json()) == found[1:2]
+
+
+@pytest.mark.usefixtures("names")
+def test_a_search_that_finds_very_few_offers_names_that_sound_alike(api_client: Client) -> None:
+    body = get(api_client, {"search": "mayer"}).json()
+    assert body["fuzzy"] is False
+    assert _last_names(body) == ["Mayer"]
+    assert set(body["suggestions"]) == {"Meier", "Maier"}
+
+
+@pytest.mark.usefixtures("names")
+@pytest.mark.parametrize("search", ["wien", "xqzv", "hu", "12345", "müller graz"])
+def test_no_offers(api_client: Client, search: str) -> None:
+    """A search with enough matches; no word like it; too short; a number; known words whose
+    combination matches nothing."""
+    body = get(api_client, {"search": search}).json()
+    assert (body["fuzzy"], body["suggestions"]) == (False, [])
+
+
+@pytest.mark.usefixtures("names")
+def test_filters_still_apply_to_the_fuzzy_page(api_client: Client) -> None:
+    body = get(api_client, {"search": "hubr", "address__city": "Graz"}).json()
+    assert body["fuzzy"] is True
+    assert [r["address"]["city"] for r in body["results"]] == ["Graz"]
+
+
+def test_a_new_name_is_offered_once_written(api_client: Client, make_contact: MakeContact) -> None:
+    assert get(api_client, {"search": "Ziegelmayr"}).json()["suggestions"] == []
+    contact = make_contact(last_name="Ziegler")
+    assert get(api_client, {"search": "Ziegler"}).json()["count"] == 1
+    contact.last_name = "Ziegelmeier"  # a rename adds its word too
+    contact.save()
+    body = get(api_client, {"search": "Ziegelmayr"}).json()
+    assert body["suggestions"] == ["Ziegelmeier"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT word FROM crm_word WHERE folded LIKE 'zieg%%' ORDER BY 1")
+        assert [w for (w,) in cursor.fetchall()] == ["Ziegelmeier", "Ziegler"]
+
+
+def test_a_word_no_contact_has_any_more_is_not_offered(
+    api_client: Client, make_contact: MakeContact
+) -> None:
+    make_contact(last_name="Huber").delete()
+    body = get(api_client, {"search": "hubr"}).json()
+    assert (body["fuzzy"], body["suggestions"], body["results"]) == (False, [], [])
