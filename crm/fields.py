@@ -94,6 +94,10 @@ FIELDS: dict[str, Field] = {
     )
 }
 
+# The order of a search without an `ordering`: best matches first (crm/selectors/ranked.py),
+# a rank that each request computes, no column of the read model.
+RANK = Field("search_rank", "search_rank", _I)
+
 # `search` matches each term against these (through crm_contactrow.search_text).
 SEARCH_FIELDS = (
     "first_name",

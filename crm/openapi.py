@@ -241,7 +241,10 @@ def control_parameters() -> dict[str, Schema]:
             "style": "form",
             "explode": False,
             "description": f"Comma-separated fields, `-` for descending (at most "
-            f"{MAX_ORDERING_KEYS}). `id` is always the final tie-break, "
+            f"{MAX_ORDERING_KEYS}). Without it: `id`, or with a `search` the best matches "
+            f"first (a term as a whole word of the last name, of the first name, the start "
+            f"of either, a whole word of the city or street, anywhere; then `id`). "
+            f"`id` is always the final tie-break, "
             f"in the direction of the last key. NULLs sort last "
             f"ascending and first descending. Text sorts by code point, except "
             f"{', '.join(SORT_KEYS)}, which sort in dictionary order as a German phone book "
@@ -252,7 +255,6 @@ def control_parameters() -> dict[str, Schema]:
                 "items": {"type": "string", "enum": _ORDER_NAMES},
                 "minItems": 1,
                 "maxItems": MAX_ORDERING_KEYS,
-                "default": ["id"],
             },
             "example": ["-relationship__points", "last_name"],
         },

@@ -17,6 +17,7 @@ from crm.fields import (
     FIELDS,
     PAGE_SIZE_DEFAULT,
     PAGE_SIZE_MAX,
+    RANK,
     Field,
     Kind,
 )
@@ -269,6 +270,8 @@ def parse_list_params(params: Mapping[str, Sequence[str]]) -> ListQuery:
     if errors:
         raise InvalidParams(errors)
     query.filters = [g for f in query.filters for g in on_sort_keys(f)]
+    if query.search and "ordering" not in params:  # best matches first (crm/selectors/ranked.py)
+        query.ordering = [OrderKey(RANK, False), OrderKey(FIELDS["id"], False)]
     return query
 
 

@@ -17,11 +17,12 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 
+from crm.fields import RANK
 from crm.lib.survey import SurveyQuery, draw_queries, sample_rows
 from crm.models import AppUser
 from crm.params import parse_list_params
 from crm.seeding import TABLES
-from tests.test_appuser_list_properties import FIELDS, search_matches, sort_rows
+from tests.test_appuser_list_properties import FIELDS, ranked, search_matches, sort_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
@@ -69,6 +70,8 @@ def oracle(params: dict[str, list[str]], rows: dict[int, dict[str, Any]]) -> lis
     found = [r for i, r in rows.items() if i in ids]
     if parsed.search:
         found = [r for r in found if search_matches(r, parsed.search)]
+    if parsed.ordering[0].field is RANK:
+        return ranked(found, parsed.search, list(rows.values()))
     return sort_rows(found, ["-" * k.descending + (k.field.key_of or k.field.name)
                              for k in parsed.ordering])  # fmt: skip
 

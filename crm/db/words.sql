@@ -7,8 +7,11 @@
 CREATE EXTENSION IF NOT EXISTS fuzzystrmatch;
 
 CREATE TABLE IF NOT EXISTS crm_word (
-    folded text PRIMARY KEY,  -- crm_fold(word): spellings that search folds alike are one
+    -- crm_sort_letters(word): spellings that sort alike are one (Müller, MÜLLER, Mueller);
+    -- a ranked search finds a name's rows as a range of its sort key (selectors/ranked.py)
+    letters text COLLATE "C" PRIMARY KEY,
     word text NOT NULL,  -- as first written
+    folded text NOT NULL,  -- crm_fold(word), as search_text has it
     sound text NOT NULL  -- dmetaphone(folded): Meier, Maier, Mayer and Meyer are all MR
 );
 -- a word within a typo or two of the term: similarity() (pg_trgm) narrows, levenshtein()
@@ -17,22 +20,23 @@ CREATE INDEX IF NOT EXISTS crm_word_folded_trgm ON crm_word USING gin (folded gi
 CREATE INDEX IF NOT EXISTS crm_word_sound ON crm_word USING btree (sound);
 
 -- The words of a row: its names' and places' whitespace-separated parts of three letters or
--- more, without digits (`Straße des 17. Juni` gives Straße and Juni).
+-- more with a letter, without digits (`Straße des 17. Juni` gives Straße and Juni).
 CREATE OR REPLACE FUNCTION crm_words(VARIADIC parts text[]) RETURNS SETOF text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT part FROM regexp_split_to_table(array_to_string(parts, ' '), '\s+') part
-     WHERE length(part) >= 3 AND part !~ '[[:digit:]]'
+     WHERE length(part) >= 3 AND part !~ '[[:digit:]]' AND crm_sort_letters(part) <> ''
 $$;
 
 -- The words of the rows a statement wrote, in one sorted INSERT: two transactions that add
 -- the same new words wait for each other in the same order, never in a cycle.
 CREATE OR REPLACE FUNCTION crm_word_sync() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO crm_word (folded, word, sound)
-    SELECT DISTINCT ON (crm_fold(w)) crm_fold(w), w, dmetaphone(crm_fold(w))
+    INSERT INTO crm_word (letters, word, folded, sound)
+    SELECT DISTINCT ON (crm_sort_letters(w)) crm_sort_letters(w), w, crm_fold(w),
+           dmetaphone(crm_fold(w))
       FROM changed, crm_words(first_name, last_name, address_street, address_city) w
-     ORDER BY crm_fold(w), w
-    ON CONFLICT (folded) DO NOTHING;
+     ORDER BY crm_sort_letters(w), w
+    ON CONFLICT (letters) DO NOTHING;
     RETURN NULL;
 END $$;
 
@@ -46,13 +50,14 @@ CREATE TRIGGER crm_word_update AFTER UPDATE ON crm_contactrow
 -- Every word of the read model, after a bulk load that ran without the triggers (seeding):
 -- from the distinct values, a few thousand, not from 3M rows.
 CREATE OR REPLACE FUNCTION crm_word_fill() RETURNS void LANGUAGE sql AS $$
-    INSERT INTO crm_word (folded, word, sound)
-    SELECT DISTINCT ON (crm_fold(w)) crm_fold(w), w, dmetaphone(crm_fold(w))
+    INSERT INTO crm_word (letters, word, folded, sound)
+    SELECT DISTINCT ON (crm_sort_letters(w)) crm_sort_letters(w), w, crm_fold(w),
+           dmetaphone(crm_fold(w))
       FROM (SELECT first_name FROM crm_contactrow GROUP BY 1
             UNION SELECT last_name FROM crm_contactrow GROUP BY 1
             UNION SELECT address_street FROM crm_contactrow GROUP BY 1
             UNION SELECT address_city FROM crm_contactrow GROUP BY 1) v(value),
            crm_words(value) w
-     ORDER BY crm_fold(w), w
-    ON CONFLICT (folded) DO NOTHING
+     ORDER BY crm_sort_letters(w), w
+    ON CONFLICT (letters) DO NOTHING
 $$;

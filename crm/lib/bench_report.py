@@ -326,6 +326,7 @@ def write_markdown(report: dict[str, Any], *, chart: str) -> str:
     if writes is not None:
         lines += _writes_section(writes)
     lines += _survey_section(report.get("surveys", {}))
+    lines += _recall_section(report.get("recalls", []))
     lines += _avatar_section(report.get("avatars", {})) + _seed_section(report.get("seed"))
     notes = Path(__file__).resolve().parents[2] / "docs" / "performance-notes.md"
     if notes.exists():  # hand-written explanations, kept next to the generated numbers
@@ -363,6 +364,43 @@ def _survey_section(surveys: list[dict[str, Any]]) -> list[str]:
         lines += [
             f"- {x['ms']:.0f} ms, {x['status']}: `{x['path'][:160]}` ({x['server_timing']})"
             for x in s["slowest"]
+        ]
+    return [*lines, ""]
+
+
+def _recall_section(recalls: list[dict[str, Any]]) -> list[str]:
+    """The search's recall for misspelt names (`manage.py bench --recall N --seed S`), the
+    last runs in order, and every name of each server's last run."""
+    if not recalls:
+        return []
+    lines = [
+        "## Search recall for misspelt names",
+        "",
+        "Names drawn from the data (last and first names), each misspelt by a seeded generator "
+        "(crm/lib/recall.py: one edit, an umlaut spelt the other way, a phonetic variant, in "
+        "turn) and searched as typed over HTTP; found when a contact with the name is on the "
+        "first page (a fuzzy page counts). Goal (issue 18): >= 90% found; a fuzzy fallback "
+        "p50 <= 50 ms.",
+        "",
+        "| server | code | date | seed | names | found | one edit | umlaut | phonetic "
+        "| p50 ms | fuzzy p50 ms |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in recalls:
+        kinds = r["by_kind"]
+        fuzzy = f"{r['fuzzy_p50_ms']:.1f}" if r["fuzzy_p50_ms"] is not None else "-"
+        lines.append(
+            f"| {r['server']} | {r['code']} | {r['date']} | {r['seed']} | {r['names']} "
+            f"| {r['found']:.0%} | {kinds['one edit']:.0%} | {kinds['umlaut']:.0%} "
+            f"| {kinds['phonetic']:.0%} | {r['p50_ms']:.1f} | {fuzzy} |"
+        )
+    for server, r in {r["server"]: r for r in recalls}.items():
+        lines += ["", f"Each name of the last run on {server} (typed, found, fuzzy page):", ""]
+        lines += [
+            f"- {a['name']} ({a['field']}, {a['kind']}): `{a['typed']}` "
+            f"{'found' if a['found'] else 'NOT found'}{', fuzzy' if a['fuzzy'] else ''}, "
+            f"{a['ms']:.0f} ms"
+            for a in r["attempts"]
         ]
     return [*lines, ""]
 

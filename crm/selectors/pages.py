@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from crm.case_variants import Cuts, all_equalities
-from crm.fields import FIELDS
+from crm.fields import FIELDS, RANK
 from crm.pagination import Cursor
 from crm.params import Filter, ListQuery, OrderKey
 from crm.selectors.count import Count
@@ -25,6 +25,7 @@ from crm.selectors.plan import (
     range_of_group,
 )
 from crm.selectors.ranges import RowRanges, first_key_rows
+from crm.selectors.ranked import ranked_rows_sql
 from crm.selectors.strategies import collected_rows
 from crm.sql import Binder, Branch, cut_sql, keyset_branches, order_sql, row_json_sql, where_sql
 
@@ -97,6 +98,10 @@ def page_sql(
     offset = (query.page - 1) * query.page_size if query.page else 0
     after = cursor.values if cursor else None
     bind = Binder()
+    if keys[0].field is RANK:
+        rows = ranked_rows_sql(query, keys, facts, after, bind=bind, fetch=fetch, row=row,
+                               offset=offset)  # fmt: skip
+        return rows, bind.params
     reader = choose_first_key_reader(query, keys, facts)
     if collects(reader, facts, keys):
         where = where_sql(query.filters, query.search, bind)

@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection
 
 from crm.auth import create_token
-from crm.lib import bench, survey, write_bench
+from crm.lib import bench, recall, survey, write_bench
 from crm.lib.bench_report import (
     FIRST_PAGE,
     FLOOR,
@@ -148,7 +148,15 @@ class Command(BaseCommand):
             help="only a random survey of N list queries drawn from the whole grammar "
             "(crm/lib/survey.py); its figures go to the reports under this server's name",
         )
-        parser.add_argument("--seed", type=int, default=1, help="the survey's seed")
+        parser.add_argument(
+            "--recall",
+            type=int,
+            default=0,
+            metavar="N",
+            help="only the search's recall: N names from the data, misspelt by a seeded "
+            "generator (crm/lib/recall.py), each searched; the share found on the first page",
+        )
+        parser.add_argument("--seed", type=int, default=1, help="the survey's (recall's) seed")
         parser.add_argument(
             "--write-runs",
             type=int,
@@ -162,7 +170,12 @@ class Command(BaseCommand):
         token = create_token(user)
         server = bench.Server(workers=options["workers"])
         try:
-            if options["survey"]:
+            if options["recall"]:
+                names = recall.sample_names(options["recall"], options["seed"])
+                attempts = recall.run_recall(
+                    bench.Client(server.port, token), names, options["seed"]
+                )
+            elif options["survey"]:
                 rows = survey.sample_rows(options["seed"])
                 queries = survey.draw_queries(rows, options["survey"], options["seed"])
                 surveyed = survey.run_survey(
@@ -177,6 +190,9 @@ class Command(BaseCommand):
                 report["writes"] = self._writes(server.port, token, contacts, options)
         finally:
             server.stop()
+        if options["recall"]:
+            self._write_recall(attempts, contacts, options)
+            return
         if options["survey"]:
             self._write_survey(surveyed, contacts, options)
             return
@@ -366,6 +382,23 @@ class Command(BaseCommand):
         report = self._stored_report(options)
         runs = [*report.get("surveys", []), summary]
         report["surveys"] = runs[-SURVEY_RUNS_KEPT:]
+        self._save_report(report, options)
+
+    def _write_recall(
+        self, attempts: list[recall.Attempt], contacts: int, options: dict[str, Any]
+    ) -> None:
+        """A recall run is added to the reports' runs, as a survey is."""
+        summary = recall.summary(attempts) | {
+            "server": self._server_name(),
+            "code": _commit(),
+            "contacts": contacts,
+            "seed": options["seed"],
+            "date": self._machine(options)["date"],
+        }
+        self.stdout.write(json.dumps(summary, indent=2))
+        report = self._stored_report(options)
+        runs = [*report.get("recalls", []), summary]
+        report["recalls"] = runs[-SURVEY_RUNS_KEPT:]
         self._save_report(report, options)
 
     def _server_name(self) -> str:

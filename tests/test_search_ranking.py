@@ -1,0 +1,82 @@
+"""Best matches first (crm/selectors/ranked.py): a search without an `ordering` lists its
+matches by tier, then by id, on every page, through cursors both ways, and in the export."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+
+from crm.selectors import ranked
+from tests.test_appuser_list import MakeContact, get, ids
+from tests.test_export import content
+
+pytestmark = pytest.mark.django_db
+
+# (name, fields): created in this order, so ids ascend in it
+CONTACTS = [
+    ("street", {"street": "Bergstraße"}),  # 4: inside a word of the street
+    ("last", {"last_name": "Berg"}),  # 0: the last name
+    ("first prefix", {"first_name": "Bergit"}),  # 2: the start of the first name
+    ("city", {"city": "Berg"}),  # 3: a word of the city
+    ("last prefix", {"last_name": "Bergmann"}),  # 2: the start of the last name
+    ("last word", {"last_name": "van den Berg"}),  # 4: a word of the last name, not all of it
+    ("first", {"first_name": "Berg"}),  # 1: the first name
+    ("none", {}),
+]
+RANKED = ["last", "first", "first prefix", "last prefix", "city", "street", "last word"]
+
+
+@pytest.fixture
+def named(make_contact: MakeContact) -> dict[int, str]:
+    return {make_contact(**fields).pk: name for name, fields in CONTACTS}
+
+
+@pytest.fixture(params=["collected", "by tiers"])
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Few matches are read once and sorted; many, tier by tier: both, on the same rows."""
+    if request.param == "by tiers":
+        monkeypatch.setattr(ranked, "SMALL_RESULT", 0)
+    return str(request.param)
+
+
+@pytest.mark.usefixtures("path")
+def test_best_matches_first(api_client: Client, named: dict[int, str]) -> None:
+    assert [named[i] for i in ids(get(api_client, {"search": "berg"}))] == RANKED
+    # an explicit ordering is kept
+    assert [named[i] for i in ids(get(api_client, {"search": "berg", "ordering": "id"}))] == [
+        name for name, _ in CONTACTS if name in RANKED
+    ]
+
+
+@pytest.mark.usefixtures("path")
+def test_every_page_and_cursor_keeps_the_rank(api_client: Client, named: dict[int, str]) -> None:
+    params = {"search": "berg", "page_size": "2"}
+    pages = [get(api_client, {**params, "page": str(n)}).json() for n in (1, 2, 3, 4)]
+    assert [named[r["id"]] for p in pages for r in p["results"]] == RANKED
+    walked, body = [], get(api_client, params).json()
+    while True:
+        walked += [named[r["id"]] for r in body["results"]]
+        if not body["next"]:
+            break
+        last = body
+        body = api_client.get(body["next"]).json()
+    assert walked == RANKED
+    back = api_client.get(last["next"]).json()
+    back = api_client.get(back["previous"]).json()
+    assert [named[r["id"]] for r in back["results"]] == RANKED[4:6]
+
+
+def test_spellings_and_case_rank_alike(api_client: Client, make_contact: MakeContact) -> None:
+    """Tier 0 holds every spelling of the name (they sort alike: one word in crm_word)."""
+    street = make_contact(street="Müllerstraße").pk
+    names = [make_contact(last_name=n).pk for n in ("MÜLLER", "Mueller", "Muller", "Müller")]
+    for search in ("mueller", "muller", "Müller"):
+        assert ids(get(api_client, {"search": search})) == [*names, street]
+
+
+def test_the_export_follows_the_rank(api_client: Client, named: dict[int, str]) -> None:
+    response = api_client.get("/crm/appusers/export.ndjson", {"search": "berg"})
+    rows = [json.loads(line) for line in content(response).splitlines()]
+    assert [named[r["id"]] for r in rows] == RANKED
