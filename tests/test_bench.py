@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -12,7 +13,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from crm.auth import create_token
-from crm.lib import bench, write_bench
+from crm.lib import bench, recall, write_bench
 from crm.lib.bench import Result
 from crm.lib.bench_report import ALL_READS, writes_only_markdown
 from crm.models import AppUser
@@ -183,3 +184,15 @@ def test_write_report_marks_each_missed_goal() -> None:
     assert len(missed) == 3
     assert [m.split(":")[0].split(" ")[0] for m in missed] == ["PATCH", "zero", "list"]
     assert "lost increments: 3 in the read model, 0 in the relationships" in markdown
+
+
+def test_the_recall_generator_misspells_as_its_kind_says() -> None:
+    """crm/lib/recall.py: every misspelling differs from the name, keeps its first letter,
+    and an umlaut or phonetic kind uses its variant where the name has one."""
+    rng = random.Random(5)
+    for name in ("Müller", "Schmidt", "Meier", "Huber", "Strauß", "Josef"):
+        for kind in recall.KINDS:
+            typed = recall.misspell(name, kind, rng)
+            assert typed.lower() != name.lower() and typed[0].lower() == name[0].lower()
+    assert recall.misspell("Müller", "umlaut", rng) == "Mueller"
+    assert recall.misspell("Meier", "phonetic", rng) == "Maier"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
@@ -279,6 +280,32 @@ def test_names_are_shown_as_text_never_as_markup(page: Page, make_contact: Any) 
     expect(cell).to_have_text(f"{evil} <b>Bold</b>")
     expect(cell.locator("img, b")).to_have_count(0)
     assert page.evaluate("window.pwned") is None
+
+
+def test_a_misspelt_search_shows_what_it_found_instead(page: Page, make_contact: Any) -> None:
+    """Forgiving search (crm/selectors/suggestions.py): nothing found for `Hubr`, so the page
+    shows Huber's contacts and says so; `Maier` finds one, and offers Meier and Mayer."""
+    make_contact(first_name="Maria", last_name="Maier")
+    make_contact(first_name="Mia", last_name="Meier")
+    search = page.get_by_label("Search contacts")
+    offers = page.locator("#search-suggestions")
+    search.fill("Hubr")
+    wait_for_query(page, {"page": "1", "search": "Hubr"})
+    expect(offers).to_have_text("No contacts match “Hubr”. Showing results for “Huber”.")
+    body = api(page, {"page": "1", "search": "Hubr"})
+    assert body["fuzzy"] and shown_ids(page) == [r["customer_id"] for r in body["results"]]
+    assert [r["last_name"] for r in body["results"]] == ["Huber"]
+
+    search.fill("Maier")
+    wait_for_query(page, {"page": "1", "search": "Maier"})
+    expect(offers).to_have_text(re.compile(r"^Did you mean .*\?$"))
+    for name in ("Meier", "Mayer"):  # sound alike (and are one typo away)
+        expect(offers.get_by_role("button", name=name, exact=True)).to_be_visible()
+    offers.get_by_role("button", name="Meier").click()
+    wait_for_query(page, {"page": "1", "search": "Meier"})
+    expect(search).to_have_value("Meier")
+    expect(page.locator("#rows td.name")).to_have_text("Mia Meier")
+    expect(offers.get_by_role("button", name="Maier", exact=True)).to_be_visible()
 
 
 def until(page: Page, condition: Callable[[], bool], seconds: float = 10) -> None:

@@ -25,6 +25,7 @@ PHONETIC = [("ei", "ai"), ("ai", "ei"), ("ey", "ei"), ("ay", "ei"), ("dt", "tt")
             ("ph", "f"), ("f", "ph"), ("ck", "k"), ("tz", "z"), ("z", "tz"), ("ie", "i"),
             ("th", "t"), ("ll", "l"), ("mm", "m"), ("nn", "n"), ("v", "w"), ("w", "v")]  # fmt: skip
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_VARIANTS = {"umlaut": UMLAUTS, "phonetic": PHONETIC}
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,10 @@ class Attempt:
     ms: float
 
 
-def sample_names(count: int, seed: int) -> list[tuple[str, str]]:
-    """`count` distinct (field, name) pairs: names of four letters or more in the Latin
-    alphabet, drawn from the read model's distinct last and first names."""
+def sample_names(count: int, seed: int) -> list[tuple[str, str, str]]:
+    """`count` distinct (kind, field, name) triples, the kinds in turn, each name one that
+    its kind applies to: names of four letters or more in the Latin alphabet, drawn from the
+    read model's distinct last and first names."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT 'last_name', last_name FROM crm_contactrow GROUP BY 2 "
@@ -49,13 +51,24 @@ def sample_names(count: int, seed: int) -> list[tuple[str, str]]:
         pool = [
             (f, n) for f, n in cursor.fetchall() if len(n) >= 4 and n.isalpha() and n < "\u0250"
         ]
-    return random.Random(seed).sample(pool, min(count, len(pool)))
+    rng, chosen = random.Random(seed), []
+    for n in range(count):
+        kind = KINDS[n % len(KINDS)]
+        fits = [
+            (f, name) for f, name in pool if _applies(kind, name) and (kind, f, name) not in chosen
+        ]
+        if fits:
+            chosen.append((kind, *rng.choice(fits)))
+    return chosen
+
+
+def _applies(kind: str, name: str) -> bool:
+    return kind == "one edit" or any(a in name.lower() for a, _ in _VARIANTS[kind])
 
 
 def misspell(name: str, kind: str, rng: random.Random) -> str:
     """`name` as typed with one mistake of `kind` (one edit when no variant applies)."""
-    variants = UMLAUTS if kind == "umlaut" else PHONETIC if kind == "phonetic" else []
-    present = [(a, b) for a, b in variants if a in name.lower()]
+    present = [(a, b) for a, b in _VARIANTS.get(kind, []) if a in name.lower()]
     if present:
         a, b = rng.choice(present)
         at = name.lower().index(a)
@@ -80,10 +93,9 @@ def _one_edit(name: str, rng: random.Random) -> str:
             return typed
 
 
-def run_recall(client: Client, names: list[tuple[str, str]], seed: int) -> list[Attempt]:
+def run_recall(client: Client, names: list[tuple[str, str, str]], seed: int) -> list[Attempt]:
     rng, attempts = random.Random(seed), []
-    for n, (field, name) in enumerate(names):
-        kind = KINDS[n % len(KINDS)]
+    for kind, field, name in names:
         typed = misspell(name, kind, rng)
         started = time.perf_counter()
         status, body, _ = client.get("/crm/appusers?" + urlencode({"search": typed}))

@@ -319,7 +319,7 @@
     }
     const others = body.fuzzy ? offers.slice(1) : offers;
     if (others.length) {
-      parts.push(" Did you mean ");
+      parts.push(`${parts.length ? " " : ""}Did you mean `);
       others.forEach((offer, n) => {
         if (n) parts.push(n === others.length - 1 ? " or " : ", ");
         const button = document.createElement("button");
