@@ -7,9 +7,13 @@
 CREATE EXTENSION IF NOT EXISTS fuzzystrmatch;
 
 CREATE TABLE IF NOT EXISTS crm_word (
-    -- crm_sort_letters(word): spellings that sort alike are one (Müller, MÜLLER, Mueller);
-    -- a ranked search finds a name's rows as a range of its sort key (selectors/ranked.py)
-    letters text COLLATE "C" PRIMARY KEY,
+    -- crm_sort_letters(word): spellings that sort alike are one word (Müller, MÜLLER,
+    -- Mueller); a ranked search finds a name's rows as a range of its sort key
+    -- (selectors/ranked.py). No unique constraint: writers that add the same new word at
+    -- once would wait for each other's commit while holding the read rows they wrote, and
+    -- deadlock (tests/test_readmodel_concurrency.py: 22 of 200 rounds). A race may store a
+    -- word twice, which the readers group away.
+    letters text COLLATE "C" NOT NULL,
     word text NOT NULL,  -- as first written
     folded text NOT NULL,  -- crm_fold(word), as search_text has it
     sound text NOT NULL  -- dmetaphone(folded): Meier, Maier, Mayer and Meyer are all MR
@@ -18,6 +22,7 @@ CREATE TABLE IF NOT EXISTS crm_word (
 -- decides; the trigram index also answers whether a term is in some word at all
 CREATE INDEX IF NOT EXISTS crm_word_folded_trgm ON crm_word USING gin (folded gin_trgm_ops);
 CREATE INDEX IF NOT EXISTS crm_word_sound ON crm_word USING btree (sound);
+CREATE INDEX IF NOT EXISTS crm_word_letters ON crm_word USING btree (letters);
 
 -- The words of a row: its names' and places' whitespace-separated parts of three letters or
 -- more with a letter, without digits (`Straße des 17. Juni` gives Straße and Juni).
@@ -27,16 +32,21 @@ CREATE OR REPLACE FUNCTION crm_words(VARIADIC parts text[]) RETURNS SETOF text
      WHERE length(part) >= 3 AND part !~ '[[:digit:]]' AND crm_sort_letters(part) <> ''
 $$;
 
--- The words of the rows a statement wrote, in one sorted INSERT: two transactions that add
--- the same new words wait for each other in the same order, never in a cycle.
-CREATE OR REPLACE FUNCTION crm_word_sync() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
+-- The new words of the rows a statement wrote (or of every row, crm_word_fill()).
+CREATE OR REPLACE FUNCTION crm_word_add(words text[]) RETURNS void LANGUAGE sql AS $$
     INSERT INTO crm_word (letters, word, folded, sound)
     SELECT DISTINCT ON (crm_sort_letters(w)) crm_sort_letters(w), w, crm_fold(w),
            dmetaphone(crm_fold(w))
-      FROM changed, crm_words(first_name, last_name, address_street, address_city) w
+      FROM unnest(words) w
+     WHERE NOT EXISTS (SELECT 1 FROM crm_word k WHERE k.letters = crm_sort_letters(w))
      ORDER BY crm_sort_letters(w), w
-    ON CONFLICT (letters) DO NOTHING;
+$$;
+
+CREATE OR REPLACE FUNCTION crm_word_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM crm_word_add(ARRAY(
+        SELECT DISTINCT w
+          FROM changed, crm_words(first_name, last_name, address_street, address_city) w));
     RETURN NULL;
 END $$;
 
@@ -50,14 +60,11 @@ CREATE TRIGGER crm_word_update AFTER UPDATE ON crm_contactrow
 -- Every word of the read model, after a bulk load that ran without the triggers (seeding):
 -- from the distinct values, a few thousand, not from 3M rows.
 CREATE OR REPLACE FUNCTION crm_word_fill() RETURNS void LANGUAGE sql AS $$
-    INSERT INTO crm_word (letters, word, folded, sound)
-    SELECT DISTINCT ON (crm_sort_letters(w)) crm_sort_letters(w), w, crm_fold(w),
-           dmetaphone(crm_fold(w))
-      FROM (SELECT first_name FROM crm_contactrow GROUP BY 1
-            UNION SELECT last_name FROM crm_contactrow GROUP BY 1
-            UNION SELECT address_street FROM crm_contactrow GROUP BY 1
-            UNION SELECT address_city FROM crm_contactrow GROUP BY 1) v(value),
-           crm_words(value) w
-     ORDER BY crm_sort_letters(w), w
-    ON CONFLICT (letters) DO NOTHING
+    SELECT crm_word_add(ARRAY(
+        SELECT DISTINCT w
+          FROM (SELECT first_name FROM crm_contactrow GROUP BY 1
+                UNION SELECT last_name FROM crm_contactrow GROUP BY 1
+                UNION SELECT address_street FROM crm_contactrow GROUP BY 1
+                UNION SELECT address_city FROM crm_contactrow GROUP BY 1) v(value),
+               crm_words(value) w))
 $$;

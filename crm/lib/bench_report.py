@@ -14,6 +14,10 @@ GOAL_WRITE_P50_MS, GOAL_WRITE_P95_MS = 5.0, 15.0
 GOAL_WRITES_PER_S, GOAL_LOAD_CLIENTS, GOAL_LOAD_SECONDS = 500.0, 8, 60.0
 ALL_READS = "all reads"
 FIRST_PAGE = "initial list (page 1, with count)"
+# Scenarios of issue 18 with a p50 goal of their own (and no p95 goal)
+FUZZY_SEARCH = "search, a misspelt name (fuzzy page)"
+RANKED_SEARCH = "search, a common name, best matches first"
+OWN_P50_GOALS_MS = {FUZZY_SEARCH: 50.0, RANKED_SEARCH: 30.0}
 FLOOR = "raw-SQL floor view (first page, no count)"
 
 
@@ -24,6 +28,8 @@ def _by(results: list[Result], target: str) -> dict[str, Result]:
 def _goal_met(r: Result) -> str:
     if "OFFSET" in r.scenario:
         return "yes" if r.p50_ms <= GOAL_DEEP_PAGE_MS else "**no**"
+    if r.scenario in OWN_P50_GOALS_MS:
+        return "yes" if r.p50_ms <= OWN_P50_GOALS_MS[r.scenario] else "**no**"
     return "yes" if r.p50_ms <= GOAL_P50_MS and r.p95_ms <= GOAL_P95_MS else "**no**"
 
 
@@ -80,7 +86,8 @@ def _goals(report: dict[str, Any]) -> list[str]:
     avatars = tp.get("avatar_png_rps", 0.0)
     fast_enough = bool(speedups) and min(speedups.values()) >= 100
     rows = [
-        ("every scenario p50 <= 10 ms, p95 <= 30 ms (page 10,000: p50 <= 100 ms)", not missed,
+        ("every scenario p50 <= 10 ms, p95 <= 30 ms (page 10,000: p50 <= 100 ms; a fuzzy "
+         "search p50 <= 50 ms, a ranked common name p50 <= 30 ms)", not missed,
          "missed: " + ", ".join(missed) if missed else f"{len(optimised)} scenarios"),
         ("first page and sorts >= 100x the baseline", fast_enough,
          f"lowest: {speedups[slowest]:.0f}x ({slowest}){at_floor}" if slowest

@@ -80,7 +80,7 @@ def _words_like(term: str) -> tuple[bool, list[str]]:
     typos = 1 if len(term) < LONG_WORD else 2
     params = {"term": term, "typos": typos, "far": typos + 2, "most": MAX_SUGGESTIONS}
     ((known, words),) = fetch_rows(_WORDS_LIKE, params)
-    return bool(known), list(words)
+    return bool(known), list(dict.fromkeys(words))  # (a word stored twice by a race)
 
 
 def _finds_contacts(search: list[str]) -> bool:
