@@ -180,11 +180,18 @@ def search_sql(term: str, bind: Binder) -> str:
     return fold_contains_sql("search_text", term, bind)
 
 
+# An ASCII term without a, o or u has no other spelling (crm_search_pattern() is the term
+# itself): it keeps LIKE, whose estimates the planner's count rule was calibrated on.
+_ONE_SPELLING = re.compile(r"[\x00-\x7f]*")
+
+
 def fold_contains_sql(text: str, term: str, bind: Binder) -> str:
     """Whether the folded `text` (search_text, or crm_fold() of a searched column, which
     crm/db/indexes.sql indexes) contains the search term in any of its spellings
-    (crm_search_pattern(), crm/db/schema.sql). The pattern function is immutable, so with a
-    literal argument it is folded at plan time and a trigram index can serve the match."""
+    (crm_search_pattern(), crm/db/schema.sql). The functions are immutable, so with a
+    literal argument they are folded at plan time and a trigram index serves the match."""
+    if _ONE_SPELLING.fullmatch(term) and not set(term.lower()) & set("aou"):
+        return f"{text} LIKE '%%' || crm_fold({bind(escape_like(term), Kind.TEXT)}) || '%%'"
     return f"{text} ~ crm_search_pattern({bind(term, Kind.TEXT)})"
 
 
