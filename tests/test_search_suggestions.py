@@ -36,6 +36,7 @@ def _last_names(body: dict[str, Any]) -> list[str]:
     ("meir", "Meier", ["Meier"]),  # sounds like Meier, Maier and Mayer: the closest first
     ("zürrich", "Zürich", ["Müller"]),
     ("hubr wien", "Huber wien", ["Huber"]),  # the known term is kept
+    ("Schmdit", "Schmidt", ["Schmidt"]),  # two letters swapped: one typo
 ])  # fmt: skip
 def test_a_search_that_finds_nothing_answers_the_best_like_it(
     api_client: Client, search: str, answered: str, found: list[str]

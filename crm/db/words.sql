@@ -23,6 +23,8 @@ CREATE TABLE IF NOT EXISTS crm_word (
 CREATE INDEX IF NOT EXISTS crm_word_folded_trgm ON crm_word USING gin (folded gin_trgm_ops);
 CREATE INDEX IF NOT EXISTS crm_word_sound ON crm_word USING btree (sound);
 CREATE INDEX IF NOT EXISTS crm_word_letters ON crm_word USING btree (letters);
+-- the word with two neighbouring letters of the term swapped (suggestions.py)
+CREATE INDEX IF NOT EXISTS crm_word_folded ON crm_word USING btree (folded);
 
 -- The words of a row: its names' and places' whitespace-separated parts of three letters or
 -- more with a letter, without digits (`Straße des 17. Juni` gives Straße and Juni).

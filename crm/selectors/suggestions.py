@@ -3,14 +3,14 @@ words of the names and places (crm_word, crm/db/words.sql). Staff type what they
 the phone: `hubr`, `meir`, `zürrich`.
 
 Decision: the words like a term are those within one typo of it (two from 8 letters:
-Levenshtein distance) or that sound alike (double metaphone: Meier, Maier, Mayer and Meyer
-sound alike), best first: those that sound alike, then the fewest typos, then the most
-trigrams in common. A term that is part of no word (`hubr`) is replaced by its words; if
-every term is part of some word (`mayer` finds one Mayer), each term in turn is. Terms
-shorter than 3 letters and numbers are kept as typed. Each search offered finds contacts
-(checked, filters aside). The view answers the first one's page when the search found
-nothing (`"fuzzy": true`), and lists them all (`"suggestions"`) when it found fewer than
-FEW_MATCHES."""
+Levenshtein distance, where two neighbouring letters swapped also count as one) or that
+sound alike (double metaphone: Meier, Maier, Mayer and Meyer), best first: those that
+sound alike, then the fewest typos, then the most trigrams in common. A term that is part
+of no word (`hubr`) is replaced by its words; if every term is part of some word (`mayer`
+finds one Mayer), each term in turn is. Terms shorter than 3 letters and numbers are kept
+as typed. Each search offered finds contacts (checked, filters aside). The view answers
+the first one's page when the search found nothing (`"fuzzy": true`), and lists them all
+(`"suggestions"`) when it found fewer than FEW_MATCHES."""
 
 from __future__ import annotations
 
@@ -28,18 +28,24 @@ LONG_WORD = 8  # letters from which two typos are forgiven
 # docstring). Every argument is a constant, so the immutable crm_fold() and dmetaphone() of it
 # are folded at plan time and crm_word's trigram and sound indexes serve `~`, `%` and `=`.
 _WORDS_LIKE = """
+WITH swapped AS (SELECT ARRAY(SELECT crm_fold(s) FROM unnest(%(swaps)s::text[]) s) AS folds)
 SELECT EXISTS (SELECT 1 FROM crm_word WHERE folded ~ crm_search_pattern(%(term)s)),
        ARRAY(
-    SELECT word FROM crm_word
+    SELECT word FROM crm_word, swapped
      WHERE (folded %% crm_fold(%(term)s)
-            OR (sound = dmetaphone(crm_fold(%(term)s)) AND sound <> ''))
+            OR (sound = dmetaphone(crm_fold(%(term)s)) AND sound <> '')
+            OR folded = ANY(swapped.folds))
        AND folded <> crm_fold(%(term)s)
-       AND levenshtein_less_equal(folded, crm_fold(%(term)s), %(far)s) <= CASE
-               WHEN sound = dmetaphone(crm_fold(%(term)s)) AND sound <> '' THEN %(far)s
-               ELSE %(typos)s END
-     ORDER BY sound = dmetaphone(crm_fold(%(term)s)) DESC, levenshtein(folded, crm_fold(%(term)s)),
+       AND (folded = ANY(swapped.folds)
+            OR levenshtein_less_equal(folded, crm_fold(%(term)s), %(far)s) <= CASE
+                   WHEN sound = dmetaphone(crm_fold(%(term)s)) AND sound <> '' THEN %(far)s
+                   ELSE %(typos)s END)
+     ORDER BY sound = dmetaphone(crm_fold(%(term)s)) DESC,
+              CASE WHEN folded = ANY(swapped.folds) THEN 1
+                   ELSE levenshtein(folded, crm_fold(%(term)s)) END,
               similarity(folded, crm_fold(%(term)s)) DESC, word
      LIMIT %(most)s)
+  FROM swapped
 """
 
 
@@ -78,7 +84,10 @@ def _unknown_replaced(
 def _words_like(term: str) -> tuple[bool, list[str]]:
     """Whether `term` is part of some word, and the words like it."""
     typos = 1 if len(term) < LONG_WORD else 2
-    params = {"term": term, "typos": typos, "far": typos + 2, "most": MAX_SUGGESTIONS}
+    # two neighbouring letters swapped is one typo too (Levenshtein counts two)
+    swaps = [term[:n] + term[n + 1] + term[n] + term[n + 2 :] for n in range(len(term) - 1)]
+    params = {"term": term, "swaps": swaps, "typos": typos, "far": typos + 2,
+              "most": MAX_SUGGESTIONS}  # fmt: skip
     ((known, words),) = fetch_rows(_WORDS_LIKE, params)
     return bool(known), list(dict.fromkeys(words))  # (a word stored twice by a race)
 
