@@ -180,19 +180,18 @@ def search_sql(term: str, bind: Binder) -> str:
     return fold_contains_sql("search_text", term, bind)
 
 
-# An ASCII term without a, o or u has no other spelling (crm_search_pattern() is the term
-# itself): it keeps LIKE, whose estimates the planner's count rule was calibrated on.
-_ONE_SPELLING = re.compile(r"[\x00-\x7f]*")
-
-
 def fold_contains_sql(text: str, term: str, bind: Binder) -> str:
     """Whether the folded `text` (search_text, or crm_fold() of a searched column, which
-    crm/db/indexes.sql indexes) contains the search term in any of its spellings
-    (crm_search_pattern(), crm/db/schema.sql). The functions are immutable, so with a
-    literal argument they are folded at plan time and a trigram index serves the match."""
-    if _ONE_SPELLING.fullmatch(term) and not set(term.lower()) & set("aou"):
-        return f"{text} LIKE '%%' || crm_fold({bind(escape_like(term), Kind.TEXT)}) || '%%'"
-    return f"{text} ~ crm_search_pattern({bind(term, Kind.TEXT)})"
+    crm/db/indexes.sql indexes) contains the search term in any of its spellings: LIKE ANY
+    of them written out where there are at most 16 (crm_search_spellings(), whose estimates
+    and rechecks are LIKE's), else the regular expression (crm_search_pattern(), both in
+    crm/db/schema.sql). The functions are immutable, so with a literal argument they are
+    folded at plan time, the CASE keeps one branch, and a trigram index serves the match."""
+    t = bind(term, Kind.TEXT)
+    return (
+        f"(CASE WHEN crm_search_spellings({t}) IS NULL THEN {text} ~ crm_search_pattern({t}) "
+        f"ELSE {text} LIKE ANY (crm_search_spellings({t})) END)"
+    )
 
 
 def folded_value_sql(f: Field) -> str:
