@@ -4,8 +4,9 @@ the phone: `hubr`, `meir`, `zürrich`.
 
 Decision: the words like a term are those within one typo of it (two from 8 letters:
 Levenshtein distance, where two neighbouring letters swapped also count as one) or that
-sound alike (double metaphone: Meier, Maier, Mayer and Meyer), best first: those that
-sound alike, then the fewest typos, then the most trigrams in common. A term that is part
+sound alike (double metaphone: Meier, Maier, Mayer and Meyer), best first: the fewest
+typos, then those that sound alike, then the most trigrams in common (`dubios`: Dubois, one
+swap, before Tobias, which sounds alike but is three letters off). A term that is part
 of no word (`hubr`) is replaced by its words; if every term is part of some word (`mayer`
 finds one Mayer), each term in turn is. Terms shorter than 3 letters and numbers are kept
 as typed. Each search offered finds contacts (checked, filters aside). The view answers
@@ -25,8 +26,12 @@ MIN_LETTERS = 3
 LONG_WORD = 8  # letters from which two typos are forgiven
 
 # Whether a term is part of some word, and the words like it, best first (see the module's
-# docstring). Every argument is a constant, so the immutable crm_fold() and dmetaphone() of it
-# are folded at plan time and crm_word's trigram and sound indexes serve `~`, `%` and `=`.
+# docstring). Candidates: the words with trigrams in common (pg_trgm's similarity), those
+# that sound alike, those with two neighbouring letters swapped, and those that begin with
+# the term's first letter and are about as long: a short word with a letter changed in its
+# middle shares too few trigrams (`lewi` and Levi: 0.25, under the threshold of 0.3). Every
+# argument is a constant, so the immutable crm_fold(), crm_sort_letters() and dmetaphone()
+# of it are folded at plan time and crm_word's indexes serve `~`, `%`, `=` and the range.
 _WORDS_LIKE = """
 WITH swapped AS (SELECT ARRAY(SELECT crm_fold(s) FROM unnest(%(swaps)s::text[]) s) AS folds)
 SELECT EXISTS (SELECT 1 FROM crm_word WHERE folded ~ crm_search_pattern(%(term)s)),
@@ -34,15 +39,17 @@ SELECT EXISTS (SELECT 1 FROM crm_word WHERE folded ~ crm_search_pattern(%(term)s
     SELECT word FROM crm_word, swapped
      WHERE (folded %% crm_fold(%(term)s)
             OR (sound = dmetaphone(crm_fold(%(term)s)) AND sound <> '')
-            OR folded = ANY(swapped.folds))
+            OR folded = ANY(swapped.folds)
+            OR (letters LIKE left(crm_sort_letters(%(term)s), 1) || '%%'
+                AND abs(length(folded) - length(crm_fold(%(term)s))) <= %(typos)s))
        AND folded <> crm_fold(%(term)s)
        AND (folded = ANY(swapped.folds)
             OR levenshtein_less_equal(folded, crm_fold(%(term)s), %(far)s) <= CASE
                    WHEN sound = dmetaphone(crm_fold(%(term)s)) AND sound <> '' THEN %(far)s
                    ELSE %(typos)s END)
-     ORDER BY sound = dmetaphone(crm_fold(%(term)s)) DESC,
-              CASE WHEN folded = ANY(swapped.folds) THEN 1
+     ORDER BY CASE WHEN folded = ANY(swapped.folds) THEN 1
                    ELSE levenshtein(folded, crm_fold(%(term)s)) END,
+              sound = dmetaphone(crm_fold(%(term)s)) DESC,
               similarity(folded, crm_fold(%(term)s)) DESC, word
      LIMIT %(most)s)
   FROM swapped
