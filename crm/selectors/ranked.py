@@ -25,7 +25,7 @@ from typing import Any
 
 from crm.params import ListQuery, OrderKey
 from crm.selectors.count import Count
-from crm.selectors.db import Fetch, fetch_rows, plan_rows
+from crm.selectors.db import Fetch, fetch_rows, plan_rows_each
 from crm.selectors.plan import SMALL_RESULT, Facts
 from crm.selectors.ranges import RowRanges
 from crm.selectors.strategies import first_rows
@@ -115,14 +115,16 @@ def ranked_rows_sql(
             f"WHERE {where} AND ({' OR '.join(f'({b})' for b in branches) or 'FALSE'}) "
             f"ORDER BY {order_sql(keys)} LIMIT {limit} OFFSET {offset}"
         )
-    words = words_of(query.search, fetch)
+    tiers = _tiers(keys, after, words_of(query.search, fetch), bind)
+    # each tier sized by its key ranges alone, whose statistics the planner has (sized by the
+    # search's, the empty tier 0 of `wien` walked its 285,000 matches; with the search, the
+    # planner took the 41,000 Hubers for 387 and sorted them all)
+    sizes = plan_rows_each(
+        [f"SELECT 1 FROM crm_contactrow WHERE {tier}" for _, tier, _ in tiers], bind.params, fetch
+    )
     parts = []
-    for n, tier, ids in _tiers(keys, after, words, bind):
-        # each tier sized by its key ranges alone, whose statistics the planner has (sized by
-        # the search's, the empty tier 0 of `wien` walked its 285,000 matches; with the
-        # search, the planner took the 41,000 Hubers for 387 and sorted them all)
+    for (n, tier, ids), size in zip(tiers, sizes, strict=True):
         rows = f"{where} AND {tier}"
-        size = plan_rows(f"SELECT 1 FROM crm_contactrow WHERE {tier}", bind.params, fetch)
         if size <= SMALL_RESULT:  # few, or none: their ranges and a sort, no walk at all
             read = first_rows(rows, ids, keys[1:], limit + offset, budget=0)
         else:
