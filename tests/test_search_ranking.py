@@ -33,12 +33,32 @@ def named(make_contact: MakeContact) -> dict[int, str]:
     return {make_contact(**fields).pk: name for name, fields in CONTACTS}
 
 
-@pytest.fixture(params=["collected", "by tiers"])
+@pytest.fixture(params=["collected", "by tiers", "first tier first"])
 def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Few matches are read once and sorted; many, tier by tier: both, on the same rows."""
-    if request.param == "by tiers":
+    """Few matches are read once and sorted; many, tier by tier, the page first from the
+    tiers expected to hold enough rows and then, if they fall short, from every tier: all
+    of them, on the same rows."""
+    if request.param != "collected":
         monkeypatch.setattr(ranked, "SMALL_RESULT", 0)
+    if request.param == "first tier first":
+        monkeypatch.setattr(ranked, "ENOUGH", 0)
     return str(request.param)
+
+
+@pytest.mark.parametrize(
+    ("sizes", "wanted", "read"),
+    [
+        ([49_000, 10, 300, 5, 3_000_000], 26, 1),  # huber: its last names fill the page
+        ([1, 1, 400_000, 5, 3_000_000], 26, 3),  # hub: the names it starts
+        ([1, 100, 100, 100, 3_000_000], 26, 5),  # a rare word: down to the rest
+        ([600], 26, 1),
+        ([100, 100], 26, 2),  # all, however few
+    ],
+)
+def test_a_page_reads_the_tiers_that_hold_enough_rows_first(
+    sizes: list[int], wanted: int, read: int
+) -> None:
+    assert ranked.tiers_to_read(sizes, wanted) == read
 
 
 @pytest.mark.usefixtures("path")

@@ -63,8 +63,11 @@ def contact_page(
     JSON built by PostgreSQL (or by a `serialiser`: the bench's ablations only)."""
     started = time.perf_counter()
     row = serialiser.columns if serialiser else ROW_JSON
-    sql, params = page_sql(query, cursor, row=row, matches=matches)
-    rows = fetch_rows(sql, params)
+    statement = page_sql(query, cursor, row=row, matches=matches)
+    rows = fetch_rows(statement.sql, statement.params)
+    if not statement.complete and len(rows) <= query.page_size:  # it may have missed rows
+        statement = page_sql(query, cursor, row=row, matches=matches, every_tier=True)
+        rows = fetch_rows(statement.sql, statement.params)
     elapsed = time.perf_counter() - started
     has_more = len(rows) > query.page_size
     rows = rows[: query.page_size]
@@ -80,6 +83,15 @@ def contact_page(
     )
 
 
+@dataclass(frozen=True)
+class PageStatement:
+    sql: str
+    params: Any
+    # False: it reads only the first tiers of a ranked search (ranked.ENOUGH); if it returns
+    # no row beyond the page, the statement with every tier is the one to trust
+    complete: bool = True
+
+
 def page_sql(
     query: ListQuery,
     cursor: Cursor | None = None,
@@ -87,7 +99,8 @@ def page_sql(
     row: str = ROW_JSON,
     matches: Count | None = None,
     fetch: Fetch = fetch_rows,
-) -> tuple[str, Any]:
+    every_tier: bool = False,
+) -> PageStatement:
     """The statement for a page's rows (also EXPLAINed by the plan guard test); `matches`,
     the count of the same filters, sizes the walk of the sort index. A multi-key order first
     `fetch`es the first keys of the page (see RowRanges._by_groups). `row` is what each row
@@ -99,17 +112,18 @@ def page_sql(
     after = cursor.values if cursor else None
     bind = Binder()
     if keys[0].field is RANK:
-        rows = ranked_rows_sql(query, keys, facts, after, bind=bind, fetch=fetch, row=row,
-                               offset=offset)  # fmt: skip
-        return rows, bind.params
+        rows, complete = ranked_rows_sql(query, keys, facts, after, bind=bind, fetch=fetch,
+                                         row=row, offset=offset, every_tier=every_tier)  # fmt: skip
+        return PageStatement(rows, bind.params, complete)
     reader = choose_first_key_reader(query, keys, facts)
     if collects(reader, facts, keys):
         where = where_sql(query.filters, query.search, bind)
         branches = None if after is None else [b.sql for b in keyset_branches(keys, after, bind)]
         sql = collected_rows(where, branches, keys, row, limit=query.page_size + 1, offset=offset)
-        return sql, bind.params
+        return PageStatement(sql, bind.params)
     ranges = RowRanges(query, facts, bind, fetch)
-    return _rows_sql(ranges, keys, reader, after, offset=offset, row=row), bind.params
+    sql = _rows_sql(ranges, keys, reader, after, offset=offset, row=row)
+    return PageStatement(sql, bind.params)
 
 
 def reversed_keys(keys: list[OrderKey]) -> list[OrderKey]:
