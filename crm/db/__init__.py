@@ -22,6 +22,7 @@ FILES = (
 _INDEX = re.compile(r"^CREATE INDEX IF NOT EXISTS (\w+) ON crm_contactrow USING (\w+) \((.*)\);$")
 _STATISTICS = re.compile(r"^CREATE STATISTICS IF NOT EXISTS (\w+) ON (.*) FROM crm_contactrow;$")
 _COLUMN = re.compile(r"\w+")
+_FOLD_TRIGRAM = re.compile(r"USING gin \(crm_fold\(\((\w+)\)::text\) gin_trgm_ops\)")
 
 
 def read(name: str) -> str:
@@ -69,3 +70,12 @@ def btree_columns() -> list[tuple[str, ...]]:
         if method == "btree" and all(_COLUMN.fullmatch(n) for n in names):
             found.append(names)
     return found
+
+
+def fold_trigram_columns() -> frozenset[str]:
+    """The columns with a trigram index of their folded values (crm_fold())."""
+    return frozenset(
+        m[1]
+        for definition in index_definitions().values()
+        if (m := _FOLD_TRIGRAM.search(definition))
+    )
