@@ -430,8 +430,11 @@ def test_a_rare_substring_reads_few_rows(explain, name: str) -> None:
     f = FIELDS[name]
     rarest = _rarest(f)
     too_many = {}
+    # and, on a column with a trigram index of its own, the two last characters: pg_trgm
+    # pads the end of the text, so `%95` has the trigram `95 `
+    short = [Filter(f, "endswith", rarest[-2:])] if f.column in FOLD_INDEXED_COLUMNS else []
     for filt in (Filter(f, "icontains", rarest.lower()), Filter(f, "contains", "Zqxj"),
-                 Filter(f, "iendswith", rarest.upper())):  # fmt: skip
+                 Filter(f, "iendswith", rarest.upper()), *short):  # fmt: skip
         by_id = ListQuery(filters=[filt], ordering=_ordering("id", False))
         bound = min(
             max(MAX_ROWS_READ, 3 * contact_count(replace(by_id, count_exact=True)).value),
