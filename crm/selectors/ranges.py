@@ -96,8 +96,12 @@ class RowRanges:
             if not (cut_before or cut_after):
                 whole.extend(ids)
                 continue
-            group = f"{where} AND {equal_sql(head, value, self.bind)}"
-            parts.append(within.rows(group, extra, keys[1:], len(ids), skipped if n == 0 else 0))
+            # `extra`, a range of the first key, is a filter within the group, not a range of
+            # the next key's index: inside that walk, the rows it rejected did not count
+            # against the walk's budget (`created__year=2023&ordering=created,
+            # relationship__created`, the next page: 1.7 million rows at 3M, 1.9 s)
+            group = f"{where} AND {extra} AND {equal_sql(head, value, self.bind)}"
+            parts.append(within.rows(group, "TRUE", keys[1:], len(ids), skipped if n == 0 else 0))
         if whole:
             ids_sql = ", ".join(self.bind(i, Kind.INTEGER) for i in whole)
             parts.append(f"SELECT * FROM crm_contactrow WHERE id IN ({ids_sql})")
