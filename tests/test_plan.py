@@ -4,6 +4,7 @@ django_db mark, so a rule that read the database would fail with pytest-django's
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import parse_qs
 
 import pytest
@@ -123,6 +124,18 @@ def test_a_range_of_the_first_sort_key_is_read_plainly() -> None:
     assert budget("customer_id__contains=M&ordering=customer_id") == MIN_WALK
     # an equality or a list of names is an exact range of the key's index
     assert budget("last_name__in=Muster,Huber&ordering=last_name") is None
+    # and so is a pattern read as the values it matches (facts.resolve_patterns)
+    q = query("address__country__contains=E&ordering=address__country")
+    resolved = replace(q, filters=[replace(q.filters[0], matching=("DE", "ES"))])
+    assert walk_budget(resolved, resolved.ordering, facts()) is None
+
+
+def test_a_pattern_read_as_one_value_fixes_its_field() -> None:
+    q = query("address__country__contains=D&ordering=first_name")
+    one = replace(q, filters=[replace(q.filters[0], matching=("DE",))])
+    assert fixed_fields(one, facts()) == {"address__country"}
+    two = replace(q, filters=[replace(q.filters[0], matching=("DE", "DK"))])
+    assert not fixed_fields(two, facts())
 
 
 def test_a_case_insensitive_prefix_of_the_first_sort_key_is_read_as_its_ranges() -> None:

@@ -62,7 +62,7 @@ def fixed_fields(query: ListQuery, facts: Facts) -> frozenset[str]:
 
 
 def _is_equality(f: Filter, facts: Facts) -> bool:
-    if f.lookup == "exact":
+    if f.lookup == "exact" or (f.matching is not None and len(f.matching) == 1):
         return True
     return f.lookup == "iexact" and all_equalities(ranges_of(facts.variants, f.value, whole=True))
 
@@ -98,7 +98,14 @@ def walk_budget(
     find the `rows` wanted (a page and the one more that tells a next page; on a later page,
     also the rows before it)."""
     filtered = {f.field.name for f in query.filters} | ({"search"} if query.search else set())
-    ranged = {f.field.name for f in query.filters if f.lookup in INDEX_RANGE_LOOKUPS}
+    # (a pattern read as the values it matches is their `IN` list: `address__country__contains=
+    # DE&ordering=address__country,relationship__last_activity` walked the country index
+    # from AT to DE expecting half the rows to match, 0.35-0.7 s at 3M)
+    ranged = {
+        f.field.name
+        for f in query.filters
+        if f.lookup in INDEX_RANGE_LOOKUPS or f.matching is not None
+    }
     if case_cuts(query, keys[0], facts):  # read as ranges of its case variants
         ranged.add(keys[0].field.name)
     if not filtered or keys[0].field.name in ranged:
