@@ -198,7 +198,9 @@ def test_the_walk_is_bounded() -> None:
 
 def test_the_walk_of_many_matches_goes_as_far_as_it_is_bound_to_succeed() -> None:
     # only 100,000 rows do not match: a walk of 100,026 has the page whatever the order
-    assert budget(WALKED, Count(2_900_000, False, TABLE)) == 100_026
+    assert budget(WALKED, Count(2_900_000, True, TABLE)) == 100_026
+    # or, by an estimate, up to 5% of the table more
+    assert budget(WALKED, Count(2_900_000, False, TABLE)) == 100_026 + 150_000
     # 1.5M match: walking up to 1.5M rows costs no more than reading them all to sort them
     assert budget(WALKED, Count(1_500_000, False, TABLE)) == 1_500_000
 
