@@ -480,8 +480,10 @@ class Command(BaseCommand):
         seed_timing = base / ".data" / "seed-timing.json"
         if seed_timing.exists():
             report["seed"] = json.loads(seed_timing.read_text())
-        # surveys are run on their own (--survey), per server: a full run keeps them
-        report["surveys"] = self._stored_report(options).get("surveys", [])
+        # surveys and recall runs are made on their own (--survey, --recall), per server: a
+        # full run keeps them (it dropped the recall runs)
+        stored = self._stored_report(options)
+        report |= {runs: stored.get(runs, []) for runs in ("surveys", "recalls")}
         Path(base / options["json"]).parent.mkdir(parents=True, exist_ok=True)
         serialisable = report | {
             "results": bench.results_as_dicts(report["results"]),
