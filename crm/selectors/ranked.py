@@ -131,7 +131,7 @@ def ranked_rows_sql(
     )
     read_first = len(tiers) if every_tier else tiers_to_read(sizes, limit + offset)
     parts = []
-    for (n, tier, ids), size in zip(tiers[:read_first], sizes, strict=False):
+    for (n, tier, ids), size in list(zip(tiers, sizes, strict=True))[:read_first]:
         rows = f"{where} AND {tier}"
         if size <= SMALL_RESULT:  # few, or none: their ranges and a sort, no walk at all
             read = first_rows(rows, ids, keys[1:], limit + offset, budget=0)
