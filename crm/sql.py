@@ -154,19 +154,23 @@ def _has_trigram(value: str, *, at_end: bool = False) -> bool:
 def like_match_sql(column: str, lookup: str, value: str, bind: Binder) -> str:
     """A text pattern lookup as LIKE, folding case the way PostgreSQL's UPPER does for the
     `i` lookups, as Django's lookups do."""
-    pattern = LIKE_PATTERNS[lookup.removeprefix("i")].format(escape_like(value))
+    pattern = _like_pattern(lookup, value)
     if lookup.startswith("i"):
         return f"upper({column}) LIKE upper({bind(pattern, Kind.TEXT)})"
     return f"{column} LIKE {bind(pattern, Kind.TEXT)}"
 
 
+def _like_pattern(lookup: str, value: str) -> str:
+    return LIKE_PATTERNS[lookup.removeprefix("i")].format(escape_like(value))
+
+
 def _like_sql(column: str, lookup: str, value: str, bind: Binder) -> str:
     match = like_match_sql(column, lookup, value, bind)
-    indexed = column in SEARCHED_COLUMNS or column in FOLD_INDEXED_COLUMNS
-    if not indexed or lookup not in SUBSTRING_LOOKUPS:
+    own_fold = column in FOLD_INDEXED_COLUMNS
+    if lookup not in SUBSTRING_LOOKUPS or not (own_fold or column in SEARCHED_COLUMNS):
         return match  # startswith: a range of the column's own b-tree
     # (only a column's own fold ends where the value does: search_text goes on)
-    at_end = lookup.endswith("endswith") and column not in SEARCHED_COLUMNS
+    at_end = own_fold and lookup.endswith("endswith")
     if not (value.isascii() and _has_trigram(value, at_end=at_end)):
         # A pattern without a trigram made the trigram index return every row to recheck
         # (`street__icontains=qq`: 7 s at 3M, where a scan takes 1.4 s). Outside ASCII the
@@ -179,9 +183,9 @@ def _like_sql(column: str, lookup: str, value: str, bind: Binder) -> str:
     # the few candidate rows. A rare substring scanned the table twice
     # (`customer_id__icontains=99999`: 2.7 s at 3M). The column's own fold keeps the end of
     # an `endswith`, whose last trigram narrows the candidates (`%092`: 3,400, not 9,400).
-    if column in SEARCHED_COLUMNS:
+    if not own_fold:
         return f"{match} AND {search_sql(value, bind)}"
-    folded = LIKE_PATTERNS[lookup.removeprefix("i")].format(escape_like(value.lower()))
+    folded = _like_pattern(lookup, value.lower())
     return f"{match} AND crm_fold({column}) LIKE {bind(folded, Kind.TEXT)}"
 
 
