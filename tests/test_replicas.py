@@ -192,7 +192,7 @@ def test_reads_go_to_the_replica_writes_to_the_primary(live: Live, paused: Any) 
     do not (read on the replica)."""
     avatar = live.get("/crm/appusers/7/avatar.svg")[1]
     _patch_name(live, 7, "Zpausedwrite")
-    assert _named(live, "Zpausedwrite", user="reader") == (0, "replica_1")
+    assert _named(live, "Zpausedwrite", user="reader") == (0, "replica_1"), live.health()
     status, export, _ = live.get("/crm/appusers/export.csv?first_name=Zpausedwrite")
     assert status == 200 and export.count(b"\r\n") == 1, export  # the header row only
     assert live.get("/crm/appusers/7/avatar.svg")[1] == avatar  # the old name's picture
