@@ -15,7 +15,7 @@ from django.contrib.auth.models import User
 from crm.auth import create_token
 from crm.lib import bench, recall, write_bench
 from crm.lib.bench import Result
-from crm.lib.bench_report import ALL_READS, writes_only_markdown
+from crm.lib.bench_report import ALL_READS, partial_markdown
 from crm.models import AppUser
 
 
@@ -173,13 +173,13 @@ def test_write_report_survives_json_and_names_each_goal() -> None:
     report = _write_report(patch_p95=4.0, lost=0, read_p95=12.0)
     again = write_bench.WriteReport.from_json(json.loads(json.dumps(report.as_json())))
     assert again == report and again.load.writes_per_s == pytest.approx(36_000 / 60.02)
-    markdown = writes_only_markdown({"writes": again})
+    markdown = partial_markdown({"writes": again})
     assert set(_goal_rows(markdown).values()) == {"yes"}
     assert "600 points changes/s" in markdown and "+198,700" in markdown
 
 
 def test_write_report_marks_each_missed_goal() -> None:
-    markdown = writes_only_markdown({"writes": _write_report(patch_p95=16, lost=3, read_p95=31)})
+    markdown = partial_markdown({"writes": _write_report(patch_p95=16, lost=3, read_p95=31)})
     missed = [goal for goal, met in _goal_rows(markdown).items() if met != "yes"]
     assert len(missed) == 3
     assert [m.split(":")[0].split(" ")[0] for m in missed] == ["PATCH", "zero", "list"]

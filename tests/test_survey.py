@@ -69,7 +69,7 @@ def test_the_survey_reaches_every_field_and_lookup_and_both_ways_of_paging() -> 
 
 
 def test_the_report_lists_each_run_by_server_and_code_and_the_last_ones_slowest() -> None:
-    from crm.lib.bench_report import _survey_section
+    from crm.lib.bench_report import _survey_section, partial_markdown
     from crm.lib.survey import Sample, SurveyReport
 
     report = SurveyReport(
@@ -88,3 +88,6 @@ def test_the_report_lists_each_run_by_server_and_code_and_the_last_ones_slowest(
     assert f"| {server} | bbbbbbb | 2026-12-05 | 7 | 2 | 4 | 7.0 |" in text
     assert text.count(f"The 10 slowest requests on {server}") == 1  # the last run's
     assert text.index("x=120") < text.index("x=5")  # slowest first
+    # a survey into a new report (no full run stored) is a report of its own
+    alone = partial_markdown({"surveys": [summary | {"code": "bbbbbbb"}]})
+    assert "## Random survey" in alone and "## Goals" not in alone

@@ -23,9 +23,9 @@ from crm.lib.bench_report import (
     FLOOR,
     FUZZY_SEARCH,
     RANKED_SEARCH,
+    partial_markdown,
     write_chart,
     write_markdown,
-    writes_only_markdown,
 )
 from crm.pagination import encode_cursor
 from crm.params import parse_ordering
@@ -437,7 +437,7 @@ class Command(BaseCommand):
             report["results"] = [bench.Result(**r) for r in report["results"]]
             markdown = write_markdown(report, chart=options["chart"])
         else:
-            markdown = writes_only_markdown(report)
+            markdown = partial_markdown(report)
         (base / options["output"]).write_text(markdown)
         self.stdout.write(markdown)
 
