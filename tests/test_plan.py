@@ -365,22 +365,22 @@ def test_a_first_page_walks_the_sort_index() -> None:
 # --- group_facts -----------------------------------------------------------------------------
 
 
-def test_a_group_of_equal_first_keys_has_its_share_of_the_count() -> None:
-    many = Facts(Count(2_700_000, False, TABLE), distinct={"relationship_id": 3e6, "gender": 2})
-    one = plan.group_facts(many, "relationship_id").matches
-    assert one is not None and (one.value, one.total) == (1, 1)  # a relationship: one row
-    half = plan.group_facts(many, "gender").matches
-    assert half is not None and (half.value, half.total) == (1_350_000, 1_500_000)
-    assert plan.group_facts(facts(None), "gender").matches is None
-
-
-def test_the_columns_an_order_may_be_grouped_by_are_its_keys_but_the_last() -> None:
-    assert plan.grouped_columns(query("ordering=gender,-birthday").ordering) == [
-        "gender",
-        "birthday",
-    ]
-    assert plan.grouped_columns(query("ordering=last_name,first_name").ordering) == []
-    assert plan.grouped_columns(query("ordering=gender").ordering) == []
+def test_a_group_is_walked_through_the_whole_table_at_most_as_far_as_its_own_size() -> None:
+    """The walk of the next key's index reads every group's rows, so the group's matches
+    are among the whole table's: 26 of 2% of the 534,000 contacts with 0 points are met
+    every 5,800 rows of the city index (a group sized by the query's selectivity alone took
+    them for every 38 rows: the walk gave up at 3,460). And no walk reads more rows than
+    the group itself holds: a group of one row is read by its own index at once."""
+    q = query("relationship__created__day=11&ordering=relationship__points,address__city")
+    by_city = q.ordering[1:]
+    two_percent = facts(Count(60_000, False, TABLE))
+    zero_points = plan.group_facts(two_percent, 534_000)
+    assert zero_points.matches == Count(10_680, False, TABLE, "group")
+    assert walk_budget(q, by_city, zero_points, 26) == 4 * 26 * TABLE // 10_680
+    one = plan.group_facts(two_percent, 1)
+    assert one.matches is not None and one.matches.value == 1
+    assert walk_budget(q, by_city, one, 26) == MIN_WALK
+    assert plan.group_facts(facts(None), 5).fallback_rows == 5
 
 
 def test_a_groups_equalities_and_the_next_key_are_one_index_range_where_an_index_has_them() -> None:

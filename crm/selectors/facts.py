@@ -18,7 +18,6 @@ from crm.selectors.plan import (
     CASE_LOOKUPS,
     LOOSE_SCAN_KEYS,
     Facts,
-    grouped_columns,
     key_columns_asked,
 )
 from crm.selectors.strategies import distinct_keys
@@ -75,8 +74,7 @@ def _known(query: ListQuery, matches: Count | None) -> Facts:
 def gather_facts(query: ListQuery, keys: list[OrderKey], matches: Count | None) -> Facts:
     """The facts for reading `query` in `keys` order, the count of its matches given."""
     known = _known(query, matches)
-    return replace(known, few_values=few_values(key_columns_asked(query, keys, known)),
-                   distinct=distinct_values(grouped_columns(keys)))  # fmt: skip
+    return replace(known, few_values=few_values(key_columns_asked(query, keys, known)))
 
 
 # A substring filter on a field of few distinct values (`last_name__icontains=mul`) is
@@ -92,8 +90,7 @@ def resolve_patterns(query: ListQuery) -> ListQuery:
     page asks about, are read in the same statement (the request's only one for them)."""
     patterns = [f.field.column for f in query.filters if f.lookup in SUBSTRING_LOOKUPS]
     asked = key_columns_asked(query, query.ordering, _known(query, None))
-    # and the sort keys' columns, whose groups the page reads with their share of the count
-    distinct = distinct_values([*patterns, *asked, *grouped_columns(query.ordering)])
+    distinct = distinct_values([*patterns, *asked])
     filters = [
         g
         for f in query.filters
