@@ -179,6 +179,12 @@ def test_a_bounded_counts_result_is_collected_in_an_order_read_by_groups() -> No
     assert not plan.collects(Reader.PLAIN, bounded, query("ordering=gender").ordering)
     exact = facts(Count(9_000, True, TABLE, "capped"))  # its path was cheap: walked as usual
     assert not plan.collects(Reader.PLAIN, exact, query("ordering=-gender,birthday").ordering)
+    # a first key of many values: groups of about one row, the window's walk is the page
+    keys = query("ordering=relationship__id,-first_name").ordering
+    assert plan.key_columns_asked(query(""), keys, bounded) == ["relationship_id"]
+    many = replace(bounded, few_values={"relationship_id": False})
+    assert not plan.collects(Reader.PLAIN, many, keys)
+    assert plan.collects(Reader.PLAIN, replace(many, few_values={"relationship_id": True}), keys)
 
 
 def test_the_walk_covers_four_pages_at_the_filters_selectivity() -> None:

@@ -213,9 +213,14 @@ def splits_search(query: ListQuery, keys: list[OrderKey], facts: Facts) -> bool:
 
 
 def key_columns_asked(query: ListQuery, keys: list[OrderKey], facts: Facts) -> list[str]:
-    """The first key's column if choose_first_key_reader may ask whether it has few values
-    (groups_by_index, splits_search), else none: gathered before the choice (facts.py)."""
-    if _has_group_index(query, keys, facts) or _searches_the_key(query, keys):
+    """The first key's column if choose_first_key_reader or collects may ask whether it has
+    few values (groups_by_index, splits_search, an order read by groups), else none:
+    gathered before the choice (facts.py)."""
+    if (
+        _has_group_index(query, keys, facts)
+        or _searches_the_key(query, keys)
+        or reads_by_groups(keys)
+    ):
         return [keys[0].field.column]
     return []
 
@@ -261,12 +266,21 @@ def collects(reader: Reader, facts: Facts, keys: list[OrderKey]) -> bool:
     40,000 matches) in an order read by groups, whose window and groups each fell back to
     that scan: `relationship__last_activity__day=27&phone_number__contains=28&ordering=
     -gender,address__country,relationship__last_activity&page=5` (5,206 by the sample) took
-    2.4 s at 3M."""
+    2.4 s at 3M. Not when the first key has many values (small groups): the window's walk of
+    its index is then all the page reads, and it is bounded like any walk (`customer_id__
+    iendswith=4&relationship__last_activity__day=28&ordering=relationship__id,-first_name`,
+    one row a group: 10,000 matches of 3M, collected by a scan in 0.5 s)."""
     matches = facts.matches
     if reader is not Reader.PLAIN or matches is None:
         return False
-    by_groups = len(keys) > 2 and not has_index(keys)
-    return matches.value <= SMALL_RESULT or (matches.method == "bounded" and by_groups)
+    big_groups = reads_by_groups(keys) and facts.few_values.get(keys[0].field.column, True)
+    return matches.value <= SMALL_RESULT or (matches.method == "bounded" and big_groups)
+
+
+def reads_by_groups(keys: list[OrderKey]) -> bool:
+    """Whether rows in `keys` order are read one group of equal first keys at a time
+    (choose_rows_reader)."""
+    return len(keys) > 2 and not has_index(keys)
 
 
 def range_of_group(fixed: list[OrderKey], keys: list[OrderKey]) -> bool:
@@ -309,7 +323,7 @@ def choose_rows_reader(
     query: ListQuery, keys: list[OrderKey], offset: int, facts: Facts
 ) -> RowsReader:
     """The first rule that applies, for rows [offset, ...) in `keys` order."""
-    if len(keys) > 2 and not has_index(keys):
+    if reads_by_groups(keys):
         # No index gives `ORDER BY gender, birthday DESC, id DESC`: PostgreSQL walks
         # (gender, id) and sorts every woman by birthday before the first row (0.8 s at 3M).
         return RowsReader.BY_GROUPS
