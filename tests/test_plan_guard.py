@@ -266,7 +266,9 @@ def test_a_count_the_planner_cannot_size_is_sampled_when_counting_it_would_cost_
     sample, and its capped count read rows until the cap (300,000 rows at 3M, 88 ms). With
     reading the table made dear (the cost of 3M rows here), the sample is drawn first and
     its figure, far above the cap, is the count."""
-    where = "extract(month FROM relationship_created) = 3 AND upper(phone_number) LIKE '+%'"
+    # (a timestamp's parts in the session's time zone and a concatenation: neither has
+    # statistics, crm/db/indexes.sql)
+    where = "extract(month FROM relationship_created) = 3 AND (phone_number || '') LIKE '+%'"
     matching = _scalar(f"SELECT count(*) FROM crm_contactrow WHERE {where}")  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM crm_contactrow WHERE {where}")  # noqa: S608
@@ -499,7 +501,10 @@ def _count_reads(explain: Any, query: ListQuery) -> int:
 
 
 @pytest.mark.parametrize(
-    "name", [*SEARCH_FIELDS, *(n for n, f in FIELDS.items() if f.column in FOLD_INDEXED_COLUMNS)]
+    "name",
+    dict.fromkeys(
+        [*SEARCH_FIELDS, *(n for n, f in FIELDS.items() if f.column in FOLD_INDEXED_COLUMNS)]
+    ),
 )
 def test_a_rare_substring_reads_few_rows(explain, name: str) -> None:
     """A substring few contacts have, counted and paged in every order, reads about its own
@@ -511,8 +516,12 @@ def test_a_rare_substring_reads_few_rows(explain, name: str) -> None:
     rarest = _rarest(f)
     too_many = {}
     # and, on a column with a trigram index of its own, the two last characters: pg_trgm
-    # pads the end of the text, so `%95` has the trigram `95 `
-    short = [Filter(f, "endswith", rarest[-2:])] if f.column in FOLD_INDEXED_COLUMNS else []
+    # pads the end of the text, so `%95` has the trigram `95 `. Only where every value is
+    # ASCII: elsewhere the fold's two last letters are those of other spellings too (`%se`
+    # of every folded `straße`), and the fold's candidates are only fewer than a scan's.
+    ascii_only = _scalar(f"SELECT bool_and({f.column} ~ '^[ -~]*$') FROM crm_contactrow")  # noqa: S608
+    own = f.column in FOLD_INDEXED_COLUMNS and ascii_only
+    short = [Filter(f, "endswith", rarest[-2:])] if own else []
     for filt in (Filter(f, "icontains", rarest.lower()), Filter(f, "contains", "Zqxj"),
                  Filter(f, "iendswith", rarest.upper()), *short):  # fmt: skip
         by_id = ListQuery(filters=[filt], ordering=_ordering("id", False))
