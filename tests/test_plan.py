@@ -185,6 +185,7 @@ def test_a_bounded_counts_result_is_collected_in_an_order_read_by_groups() -> No
     many = replace(bounded, few_values={"relationship_id": False})
     assert not plan.collects(Reader.PLAIN, many, keys)
     assert plan.collects(Reader.PLAIN, replace(many, few_values={"relationship_id": True}), keys)
+    assert plan.collects(Reader.PLAIN, many, keys, offset=450)  # its rows before: a scan too
 
 
 def test_the_walk_covers_four_pages_at_the_filters_selectivity() -> None:
