@@ -301,11 +301,6 @@ def keyset_branches(keys: list[OrderKey], values: list[Any], bind: Binder) -> li
     return branches
 
 
-def before_sql(k: OrderKey, value: Any, bind: Binder) -> list[str]:
-    """Predicates for 'strictly before `value`' on one key, each a separate index range."""
-    return _after_value(OrderKey(k.field, not k.descending), value, bind)
-
-
 def iso_utc(column: str) -> str:
     return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
 

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from itertools import groupby
 from operator import itemgetter
-from typing import Any
 
 from crm.fields import FIELDS, SEARCH_FIELDS, Field, Kind
 from crm.params import Filter, ListQuery, OrderKey
@@ -28,7 +27,6 @@ from crm.selectors.plan import (
 from crm.selectors.strategies import calendar_rows, first_rows, key_groups, loose_scan_rows
 from crm.sql import (
     Binder,
-    before_sql,
     equal_sql,
     fold_contains_sql,
     folded_value_sql,
@@ -87,7 +85,7 @@ class RowRanges:
         window = self.fetch(self._window_sql(where, extra, head, limit, offset), self.bind.params)
         if not window:
             return "SELECT * FROM crm_contactrow WHERE FALSE"
-        skipped = self._skipped(where, extra, head, window[0][0], offset) if offset else 0
+        skipped = window[0][2]
         groups = [(v, [row[1] for row in rows]) for v, rows in groupby(window, key=itemgetter(0))]
         whole: list[int] = []
         cut: list[tuple[str, int, int]] = []  # (the group's equality, its rows wanted, skipped)
@@ -118,20 +116,24 @@ class RowRanges:
         return " UNION ALL ".join(f"({part})" for part in parts)
 
     def _window_sql(self, where: str, extra: str, head: OrderKey, limit: int, offset: int) -> str:
-        """(first key, id) of rows [offset, offset + limit) in the first key's order alone."""
-        walked = self._walked(where, extra, [head], limit, offset)
-        return f"SELECT {head.field.column}, id FROM ({walked}) w ORDER BY {order_sql([head])}"
-
-    def _skipped(self, where: str, extra: str, head: OrderKey, value: Any, offset: int) -> int:
-        """How many rows of the window's first group come before `offset`."""
-        counts = [
-            f"(SELECT count(*) FROM crm_contactrow WHERE {where} AND {extra} AND {before})"
-            for before in before_sql(head, value, self.bind)
-        ]
-        if not counts:
-            return offset
-        ((earlier,),) = self.fetch(f"SELECT {' + '.join(counts)}", self.bind.params)
-        return offset - int(earlier)
+        """(first key, id) of rows [offset, offset + limit) in the first key's order alone,
+        each with how many rows of the window's first group come before `offset`: the walk
+        has read them. (Counted apart, they cost a scan for a filter no index narrows:
+        `last_updated__day=15&phone_number__contains=85&ordering=-phone_number,-address__
+        street_number&page=10`, 0.35 s of 1.2 on PostgreSQL 15.)"""
+        budget = walk_budget(self.query, [head], self.facts, limit + offset)
+        first = first_rows(where, extra, [head], limit + offset, budget)
+        col = head.field.column
+        numbered = f"SELECT {col} AS k, id, row_number() OVER (ORDER BY {order_sql([head])}) AS n"
+        first_group = f"SELECT k FROM w WHERE n = {offset + 1}"
+        before = (
+            f"SELECT count(*) FROM w b "
+            f"WHERE b.n <= {offset} AND b.k IS NOT DISTINCT FROM ({first_group})"
+        )
+        return (
+            f"WITH w AS ({numbered} FROM ({first}) f) "
+            f"SELECT k, id, ({before}) FROM w WHERE n > {offset} ORDER BY n"
+        )
 
 
 RowsSql = Callable[[str, int, int], str]  # (extra, limit, offset) -> SQL
