@@ -391,6 +391,15 @@ def test_a_group_is_walked_through_the_whole_table_at_most_as_far_as_its_own_siz
     assert walk_budget(q, by_city, plan.group_facts(one, 100_000), 26) == MIN_WALK
 
 
+def test_an_order_no_index_has_is_read_by_groups() -> None:
+    def by_groups(ordering: str) -> bool:
+        return plan.reads_by_groups(query(f"ordering={ordering}").ordering)
+
+    assert by_groups("gender,-birthday") and by_groups("gender,-id")  # -id: opposite ways
+    assert not by_groups("gender") and not by_groups("-gender,-id")  # (gender, id) both ways
+    assert not by_groups("last_name,first_name")  # (last_name, first_name, id)
+
+
 def test_a_groups_equalities_and_the_next_key_are_one_index_range_where_an_index_has_them() -> None:
     keys = query("ordering=last_name,first_name,-birthday").ordering
     by_first_name = query("ordering=first_name").ordering
