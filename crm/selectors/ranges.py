@@ -66,11 +66,15 @@ class RowRanges:
     def _walked(self, where: str, extra: str, keys: list[OrderKey], limit: int, offset: int) -> str:
         """Rows [offset, offset + limit) from the first limit + offset in `keys` order, found
         by a walk of the sort key's index within its budget (strategies.first_rows)."""
-        budget = walk_budget(self.query, keys, self.facts, limit + offset)
-        first = first_rows(where, extra, keys, limit + offset, budget)
+        first = self._first(where, extra, keys, limit + offset)
         if not offset:
             return first
         return f"SELECT * FROM ({first}) w ORDER BY {order_sql(keys)} LIMIT {limit} OFFSET {offset}"
+
+    def _first(self, where: str, extra: str, keys: list[OrderKey], rows: int) -> str:
+        """The first `rows` rows in `keys` order, walked within their budget."""
+        budget = walk_budget(self.query, keys, self.facts, rows)
+        return first_rows(where, extra, keys, rows, budget)
 
     def _by_groups(
         self, where: str, extra: str, keys: list[OrderKey], limit: int, offset: int
@@ -121,8 +125,7 @@ class RowRanges:
         has read them. (Counted apart, they cost a scan for a filter no index narrows:
         `last_updated__day=15&phone_number__contains=85&ordering=-phone_number,-address__
         street_number&page=10`, 0.35 s of 1.2 on PostgreSQL 15.)"""
-        budget = walk_budget(self.query, [head], self.facts, limit + offset)
-        first = first_rows(where, extra, [head], limit + offset, budget)
+        first = self._first(where, extra, [head], limit + offset)
         col = head.field.column
         numbered = f"SELECT {col} AS k, id, row_number() OVER (ORDER BY {order_sql([head])}) AS n"
         first_group = f"SELECT k FROM w WHERE n = {offset + 1}"
