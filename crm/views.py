@@ -23,6 +23,7 @@ from crm.selectors import (
     RowSerialiser,
     contact_count,
     contact_page,
+    page_order,
     resolve_patterns,
 )
 from crm.selectors.suggestions import asks_for_suggestions, search_suggestions
@@ -182,12 +183,13 @@ def _list_response(
 ) -> HttpResponse:
     started = time.perf_counter()
     query = resolve_patterns(query)
-    count = contact_count(query)  # first: its size tells the page query how to walk
+    # first: its size tells the page query how to walk, and of few matches it keeps the page
+    count = contact_count(query, keep=page_order(query, cursor))
     suggestions = search_suggestions(query.search) if asks_for_suggestions(query, count) else []
     fuzzy = not count.value and bool(suggestions)
     if fuzzy:  # nothing found: the page of the first search offered instead
         query = replace(query, search=suggestions[0])
-        count = contact_count(query)
+        count = contact_count(query, keep=page_order(query, cursor))
     counted = time.perf_counter() - started
     offset = (query.page - 1) * query.page_size if query.page else 0
     if count.exact and count.value <= offset:

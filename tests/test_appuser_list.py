@@ -9,13 +9,22 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import orjson
 import pytest
 from django.db import connection
 from django.test import Client
 
 from crm.models import AppUser
 from crm.params import parse_list_params, parse_ordering
-from crm.selectors import Count, Page, contact_count, contact_page, has_index, resolve_patterns
+from crm.selectors import (
+    Count,
+    Page,
+    contact_count,
+    contact_page,
+    has_index,
+    page_order,
+    resolve_patterns,
+)
 from crm.selectors import count as counting
 from crm.sql import Binder, where_sql
 from crm.views import _with_page_seen
@@ -697,3 +706,63 @@ def test_an_empty_result_or_a_page_past_the_end_runs_no_page_query(
     assert past.status_code == 404 and past["Server-Timing"] == 'sql;desc="1"'  # the count
     found = api_client.get("/crm/appusers?last_name__startswith=Wei")
     assert len(found.json()["results"]) == 1 and "db;" in found["Server-Timing"]
+
+
+@pytest.mark.parametrize("ordering", ["-relationship__points,last_name", "last_name,-id", "id"])
+def test_a_count_of_few_matches_keeps_the_page_ids(
+    api_client: Client, make_contact: MakeContact, ordering: str
+) -> None:
+    """A capped count that read few matches sorts them and returns the ids of the page's
+    rows (crm_count(), crm/db/count.sql), which the page reads by id instead of finding the
+    matches again: the same pages, by number and by cursor both ways, as the exact count's
+    (count=exact keeps none), ties included."""
+    for n in range(23):
+        make_contact(last_name=["Öz", "Berg", "Adler"][n % 3], points=n % 4,
+                     city="Wien" if n % 5 else "Graz")  # fmt: skip
+    query = {"address__city": "Wien", "ordering": ordering, "page_size": 4}
+    statements: list[str] = []
+
+    def listed(params: dict[str, Any]) -> Any:
+        def record(execute: Any, sql: str, *args: Any) -> Any:
+            statements.append(sql)
+            return execute(sql, *args)
+
+        with connection.execute_wrapper(record):
+            return get(api_client, params)
+
+    by_id = listed(query)
+    assert any("WHERE id IN (" in sql for sql in statements)
+    assert by_id.json()["count"] == 18
+    exact = get(api_client, query | {"count": "exact"})
+    assert walk(api_client, by_id, "next") == walk(api_client, exact, "next")
+    for page in (2, 5):
+        assert ids(listed(query | {"page": page})) == ids(get(api_client, query | {
+            "page": page, "count": "exact"}))  # fmt: skip
+    # a cursor's next page, and back from the page after it
+    second = api_client.get(by_id.json()["next"])
+    third = api_client.get(second.json()["next"])
+    back = api_client.get(third.json()["previous"])
+    assert ids(back) == ids(second)
+    statements.clear()
+    listed(query | {"count": "exact"})
+    assert not any("WHERE id IN (" in sql for sql in statements)
+
+
+def test_kept_ids_of_a_row_that_no_longer_matches_are_read_anew(
+    make_contact: MakeContact,
+) -> None:
+    """A row written between the count and the page may no longer match: the page of the
+    ids the count kept checks the filters again, and with a row short reads the page the
+    usual way instead of showing the row or losing the next page."""
+    contacts = [make_contact(city="Wien", points=n) for n in range(6)]
+    make_contact(city="Graz")
+    query = parse_list_params({"address__city": ["Wien"], "ordering": ["-relationship__points"],
+                               "page_size": ["2"]})  # fmt: skip
+    kept = contact_count(query, keep=page_order(query, None))
+    assert kept.page_ids == [contacts[5].pk, contacts[4].pk, contacts[3].pk]
+    AppUser.objects.filter(pk=contacts[4].pk).update(last_name="Moved")  # still matches
+    contacts[4].address.city = "Graz"  # no longer matches
+    contacts[4].address.save()
+    page = contact_page(query, matches=kept)
+    assert [r["id"] for r in map(orjson.loads, page.rows_json)] == [contacts[5].pk, contacts[3].pk]
+    assert page.has_more

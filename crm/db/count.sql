@@ -80,8 +80,23 @@ RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
     SELECT blocks > 0 AND hits * (1 - 4 / sqrt(blocks)) * 100 / percent > cap
 $$;
 
-CREATE OR REPLACE FUNCTION crm_count(where_sql text, args text[], cap integer, estimable boolean)
-RETURNS TABLE (n bigint, exact boolean, total bigint, method text) LANGUAGE plpgsql AS $$
+-- The page's ids, from a capped count that read few matches:
+-- A capped count that finds at most `keep` matches has read every one of them, and the page
+-- of so few matches would read them all again to sort them (crm/selectors/plan.py collects:
+-- a search's trigram bitmap built twice, `address__street__iendswith=ße&phone_number__
+-- endswith=42&search=warszawa warszawa` 0.6 s for the count and 0.6 for the page at 3M). So
+-- given the page's order (`page_order`, an ORDER BY list), the keyset cursor's condition
+-- (`page_after`, TRUE without one) and the page's rows (`first_row` to `last_row`, 1-based),
+-- it sorts them and returns the ids of those rows (`page_ids`, NULL otherwise), which the
+-- page reads by id (crm/selectors/pages.py). Like `where_sql`, these are built by crm/sql.py
+-- from registry columns, their values in `args`.
+DROP FUNCTION IF EXISTS crm_count(text, text[], integer, boolean);
+CREATE OR REPLACE FUNCTION crm_count(
+    where_sql text, args text[], cap integer, estimable boolean, page_order text DEFAULT NULL,
+    page_after text DEFAULT 'TRUE', first_row integer DEFAULT 1, last_row integer DEFAULT 0,
+    keep integer DEFAULT 0)
+RETURNS TABLE (n bigint, exact boolean, total bigint, method text, page_ids bigint[])
+LANGUAGE plpgsql AS $$
 DECLARE
     plan json;
     estimate bigint;
@@ -95,6 +110,7 @@ DECLARE
     -- more than 60,000 (a scan of the table: 130,000-145,000), and none under 40,000 took over
     -- 100 ms. A trigram bitmap's recheck costs more time than units (0.25-0.45 ms a unit).
     budget CONSTANT float8 := 40000;
+    ids bigint[];
     sample_sql text := 'SELECT count(*), count(DISTINCT substr(tidsend(ctid), 1, 4)) '
                        || 'FROM crm_contactrow TABLESAMPLE SYSTEM ($2) REPEATABLE (0) '
                        || 'WHERE ' || where_sql;
@@ -103,18 +119,18 @@ BEGIN
       FROM pg_class WHERE oid = 'crm_contactrow'::regclass;
     IF cap IS NULL THEN
         EXECUTE 'SELECT count(*) FROM crm_contactrow WHERE ' || where_sql INTO n USING args;
-        RETURN QUERY SELECT n, true, total, 'exact';
+        RETURN QUERY SELECT n, true, total, 'exact', NULL::bigint[];
         RETURN;
     END IF;
     IF where_sql = 'TRUE' AND total > 3 * cap THEN  -- no filter: the table's own size
-        RETURN QUERY SELECT total, false, total, 'table';
+        RETURN QUERY SELECT total, false, total, 'table', NULL::bigint[];
         RETURN;
     END IF;
     EXECUTE 'EXPLAIN (FORMAT JSON) SELECT 1 FROM crm_contactrow WHERE ' || where_sql
        INTO plan USING args;
     estimate := (plan -> 0 -> 'Plan' ->> 'Plan Rows')::numeric::bigint;
     IF estimable AND estimate > 3 * cap THEN  -- one column's statistics: the planner knows
-        RETURN QUERY SELECT estimate, false, total, 'planner';
+        RETURN QUERY SELECT estimate, false, total, 'planner', NULL::bigint[];
         RETURN;
     END IF;
     percent := least(100, 100 * 250 / greatest(1, pg_relation_size('crm_contactrow')
@@ -130,7 +146,8 @@ BEGIN
     IF estimate >= cap / 100 OR startup + cost > budget THEN
         EXECUTE sample_sql INTO hits, blocks USING args, percent;
         IF crm_sample_above(hits, blocks, percent, cap) THEN
-            RETURN QUERY SELECT round(hits * 100 / percent)::bigint, false, total, 'sample';
+            RETURN QUERY SELECT round(hits * 100 / percent)::bigint, false, total, 'sample',
+                                NULL::bigint[];
             RETURN;
         END IF;
         IF hits * 100 / percent > cap AND percent < 25 THEN  -- promising but thin: 4x
@@ -138,7 +155,7 @@ BEGIN
             EXECUTE sample_sql INTO hits, blocks USING args, percent;
             IF crm_sample_above(hits, blocks, percent, cap) THEN
                 RETURN QUERY SELECT round(hits * 100 / percent)::bigint, false, total,
-                                    'sample 4x';
+                                    'sample 4x', NULL::bigint[];
                 RETURN;
             END IF;
         END IF;
@@ -151,11 +168,21 @@ BEGIN
     -- the block sample's (the planner's guess is blind to search terms and patterns).
     IF hits IS NOT NULL
        AND startup + cost * least(1, (cap + 1) / greatest(hits * 100 / percent, 1)) > budget THEN
-        RETURN QUERY SELECT round(hits * 100 / percent)::bigint, false, total, 'bounded';
+        RETURN QUERY SELECT round(hits * 100 / percent)::bigint, false, total, 'bounded',
+                            NULL::bigint[];
         RETURN;
     END IF;
-    EXECUTE 'SELECT count(*) FROM (SELECT 1 FROM crm_contactrow WHERE ' || where_sql
-         || ' LIMIT ' || (cap + 1) || ') s' INTO n USING args;
+    IF page_order IS NULL THEN
+        EXECUTE 'SELECT count(*) FROM (SELECT 1 FROM crm_contactrow WHERE ' || where_sql
+             || ' LIMIT ' || (cap + 1) || ') s' INTO n USING args;
+    ELSE  -- the matches kept, and sorted only if they are few
+        EXECUTE 'WITH m AS MATERIALIZED (SELECT * FROM crm_contactrow WHERE ' || where_sql
+             || ' LIMIT ' || (cap + 1) || ') '
+             || 'SELECT (SELECT count(*) FROM m), CASE WHEN (SELECT count(*) FROM m) <= '
+             || keep || ' THEN (SELECT coalesce((array_agg(id ORDER BY ' || page_order
+             || ') FILTER (WHERE ' || page_after || '))[' || first_row || ':' || last_row
+             || '], ''{}'') FROM m crm_contactrow) END' INTO n, ids USING args;
+    END IF;
     exact := n <= cap;
     IF NOT exact THEN  -- more than the cap after all: the sample's figure, if it says more
         IF hits IS NULL THEN
@@ -165,5 +192,5 @@ BEGIN
         n := greatest(cap + 1, CASE WHEN blocks >= 16 THEN round(hits * 100 / percent)
                                     ELSE estimate END);
     END IF;
-    RETURN QUERY SELECT n, exact, total, 'capped';
+    RETURN QUERY SELECT n, exact, total, 'capped', CASE WHEN exact THEN ids END;
 END $$;

@@ -22,7 +22,7 @@ from crm.selectors.contacts import contact_names, contact_row
 from crm.selectors.count import Count, contact_count
 from crm.selectors.db import fetch_rows
 from crm.selectors.facts import resolve_patterns
-from crm.selectors.pages import Page, RowSerialiser, contact_page, page_sql
+from crm.selectors.pages import Page, RowSerialiser, contact_page, page_order, page_sql
 from crm.selectors.plan import has_index
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "contact_row",
     "fetch_rows",
     "has_index",
+    "page_order",
     "page_sql",
     "resolve_patterns",
 ]

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
-from crm.fields import EXACT_COUNT_LIMIT, FIELDS, SEARCH_FIELDS
-from crm.params import ListQuery
+from crm.fields import EXACT_COUNT_LIMIT, FIELDS, RANK, SEARCH_FIELDS
+from crm.params import ListQuery, OrderKey
 from crm.selectors.db import connection, plan_rows
-from crm.sql import Binder, fold_contains_sql, where_sql
+from crm.sql import Binder, fold_contains_sql, keyset_branches, order_sql, where_sql
+
+# A capped count that reads at most this many matches also sorts them and keeps the page's
+# ids (crm/db/count.sql): as many as a page collects and sorts (plan.SMALL_RESULT).
+KEEP_PAGE_IDS = 5_000
 
 
 @dataclass(frozen=True)
@@ -21,6 +26,19 @@ class Count:
     # how it was made (crm_count(), crm/db/count.sql): exact, table, planner, sample,
     # sample 4x or capped; for the Server-Timing header
     method: str = ""
+    # the ids of the page's rows in its order, when the count read few matches (PageOrder)
+    page_ids: list[int] | None = None
+
+
+@dataclass(frozen=True)
+class PageOrder:
+    """The page a count is asked to keep the ids of: its rows `first` to `first + rows - 1`
+    (0-based) in `keys` order, after a keyset cursor's values `after` (None: from the start)."""
+
+    keys: list[OrderKey]
+    after: list[Any] | None
+    first: int
+    rows: int
 
 
 # The unfiltered list's estimate is pg_class.reltuples, which only VACUUM and ANALYZE
@@ -46,9 +64,10 @@ def _estimable(query: ListQuery) -> bool:
     return f.lookup in PLANNER_LOOKUPS or f.matching is not None
 
 
-def contact_count(query: ListQuery) -> Count:
+def contact_count(query: ListQuery, keep: PageOrder | None = None) -> Count:
     """Exact up to EXACT_COUNT_LIMIT rows (or always with count=exact), else an estimate
-    (crm_count()): an exact count of millions of rows would cost a full scan on every page."""
+    (crm_count()): an exact count of millions of rows would cost a full scan on every page.
+    With `keep`, a count that read at most KEEP_PAGE_IDS matches has that page's ids."""
     bind = Binder(text_array=True)
     where = where_sql(query.filters, query.search, bind)
     cap = None if query.count_exact else EXACT_COUNT_LIMIT
@@ -61,13 +80,26 @@ def contact_count(query: ListQuery) -> Count:
         return estimate
     with connection.cursor() as db:
         db.execute(
-            "SELECT n, exact, total, method FROM crm_count(%s, %s::text[], %s, %s)",
-            [where, bind.params, cap, _estimable(query)],
+            "SELECT n, exact, total, method, page_ids "
+            "FROM crm_count(%s, %s::text[], %s, %s, %s, %s, %s, %s, %s)",
+            [where, bind.params, cap, _estimable(query), *_page_sql(keep, bind), KEEP_PAGE_IDS],
         )
         count = Count(*db.fetchone())
     if unfiltered and not count.exact:
         _table_size["count"] = (time.monotonic(), count)
     return count
+
+
+def _page_sql(keep: PageOrder | None, bind: Binder) -> list[Any]:
+    """crm_count()'s page_order, page_after, first_row and last_row for `keep`: none for a
+    ranked search, whose rank only the page computes (crm/selectors/ranked.py)."""
+    if keep is None or keep.keys[0].field is RANK:
+        return [None, "TRUE", 1, 0]
+    after = "TRUE"
+    if keep.after is not None:
+        branches = keyset_branches(keep.keys, keep.after, bind)
+        after = " OR ".join(f"({b.sql})" for b in branches) or "FALSE"
+    return [order_sql(keep.keys), after, keep.first + 1, keep.first + keep.rows]
 
 
 def _search_estimate(query: ListQuery) -> Count | None:

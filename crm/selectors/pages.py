@@ -13,7 +13,7 @@ from crm.case_variants import Cuts, all_equalities
 from crm.fields import FIELDS, RANK
 from crm.pagination import Cursor
 from crm.params import Filter, ListQuery, OrderKey
-from crm.selectors.count import Count
+from crm.selectors.count import Count, PageOrder
 from crm.selectors.db import Fetch, fetch_rows, plan_rows
 from crm.selectors.facts import gather_facts
 from crm.selectors.plan import (
@@ -27,7 +27,16 @@ from crm.selectors.plan import (
 from crm.selectors.ranges import RowRanges, first_key_rows
 from crm.selectors.ranked import ranked_rows_sql
 from crm.selectors.strategies import collected_rows
-from crm.sql import Binder, Branch, cut_sql, keyset_branches, order_sql, row_json_sql, where_sql
+from crm.sql import (
+    Binder,
+    Branch,
+    Kind,
+    cut_sql,
+    keyset_branches,
+    order_sql,
+    row_json_sql,
+    where_sql,
+)
 
 AVATAR_URL_SQL = "'/crm/appusers/' || id || '/avatar.svg'"
 ROW_JSON = row_json_sql(AVATAR_URL_SQL)
@@ -65,6 +74,9 @@ def contact_page(
     row = serialiser.columns if serialiser else ROW_JSON
     statement = page_sql(query, cursor, row=row, matches=matches)
     rows = fetch_rows(statement.sql, statement.params)
+    if statement.kept_rows is not None and len(rows) < statement.kept_rows and matches:
+        statement = page_sql(query, cursor, row=row, matches=replace(matches, page_ids=None))
+        rows = fetch_rows(statement.sql, statement.params)
     if not statement.complete and len(rows) <= query.page_size:  # it may have missed rows
         statement = page_sql(query, cursor, row=row, matches=matches, every_tier=True)
         rows = fetch_rows(statement.sql, statement.params)
@@ -90,6 +102,9 @@ class PageStatement:
     # False: it reads only the first tiers of a ranked search (ranked.ENOUGH); if it returns
     # no row beyond the page, the statement with every tier is the one to trust
     complete: bool = True
+    # the rows of the ids the count kept (Count.page_ids), if it reads them: fewer, and one
+    # was written since the count and no longer matches
+    kept_rows: int | None = None
 
 
 def page_sql(
@@ -105,12 +120,13 @@ def page_sql(
     the count of the same filters, sizes the walk of the sort index. A multi-key order first
     `fetch`es the first keys of the page (see RowRanges._by_groups). `row` is what each row
     selects after its sort keys."""
-    backwards = cursor is not None and cursor.backwards
-    keys = reversed_keys(query.ordering) if backwards else query.ordering
-    facts = gather_facts(query, keys, matches)
-    offset = (query.page - 1) * query.page_size if query.page else 0
-    after = cursor.values if cursor else None
+    order = page_order(query, cursor)
+    keys, offset, after = order.keys, order.first, order.after
     bind = Binder()
+    if matches is not None and matches.page_ids is not None:  # the count sorted the matches
+        by_id = _rows_by_id(query, keys, matches.page_ids, row, bind)
+        return PageStatement(by_id, bind.params, kept_rows=len(matches.page_ids))
+    facts = gather_facts(query, keys, matches)
     if keys[0].field is RANK:
         rows, complete = ranked_rows_sql(query, keys, facts, after, bind=bind, fetch=fetch,
                                          row=row, offset=offset, every_tier=every_tier)  # fmt: skip
@@ -124,6 +140,28 @@ def page_sql(
     ranges = RowRanges(query, facts, bind, fetch)
     sql = _rows_sql(ranges, keys, reader, after, offset=offset, row=row)
     return PageStatement(sql, bind.params)
+
+
+def page_order(query: ListQuery, cursor: Cursor | None) -> PageOrder:
+    """The page's rows in the order they are read (a cursor back reads the keys reversed),
+    and the one more row that tells whether there is a next page."""
+    backwards = cursor is not None and cursor.backwards
+    keys = reversed_keys(query.ordering) if backwards else query.ordering
+    offset = (query.page - 1) * query.page_size if query.page else 0
+    return PageOrder(keys, cursor.values if cursor else None, offset, query.page_size + 1)
+
+
+def _rows_by_id(
+    query: ListQuery, keys: list[OrderKey], ids: list[int], row: str, bind: Binder
+) -> str:
+    """The page's rows whose `ids` the count found in order (crm_count()'s page_ids), those
+    that still match: a row written since may not (contact_page then reads the page anew)."""
+    columns = ", ".join(k.field.column for k in keys)
+    listed = ", ".join(bind(i, Kind.INTEGER) for i in ids) or "NULL"
+    return (
+        f"SELECT {columns}, {row} FROM crm_contactrow WHERE id IN ({listed}) "
+        f"AND {where_sql(query.filters, query.search, bind)} ORDER BY {order_sql(keys)}"
+    )
 
 
 def reversed_keys(keys: list[OrderKey]) -> list[OrderKey]:
