@@ -81,7 +81,7 @@ def contact_count(query: ListQuery, keep: PageOrder | None = None) -> Count:
     with connection.cursor() as db:
         db.execute(
             "SELECT n, exact, total, method, page_ids "
-            "FROM crm_count(%s, %s::text[], %s, %s, %s, %s, %s, %s, %s)",
+            "FROM crm_count(%s, %s::text[], %s, %s, %s, %s, %s)",
             [where, bind.params, cap, _estimable(query), *_page_sql(keep, bind), KEEP_PAGE_IDS],
         )
         count = Count(*db.fetchone())
@@ -90,16 +90,21 @@ def contact_count(query: ListQuery, keep: PageOrder | None = None) -> Count:
     return count
 
 
-def _page_sql(keep: PageOrder | None, bind: Binder) -> list[Any]:
-    """crm_count()'s page_order, page_after, first_row and last_row for `keep`: none for a
-    ranked search, whose rank only the page computes (crm/selectors/ranked.py)."""
+def _page_sql(keep: PageOrder | None, bind: Binder) -> list[str | None]:
+    """crm_count()'s page_columns and page_ids_sql for `keep`: none for a ranked search,
+    whose rank only the page computes (crm/selectors/ranked.py)."""
     if keep is None or keep.keys[0].field is RANK:
-        return [None, "TRUE", 1, 0]
+        return [None, None]
     after = "TRUE"
     if keep.after is not None:
         branches = keyset_branches(keep.keys, keep.after, bind)
         after = " OR ".join(f"({b.sql})" for b in branches) or "FALSE"
-    return [order_sql(keep.keys), after, keep.first + 1, keep.first + keep.rows]
+    columns = ", ".join(dict.fromkeys(["id", *(k.field.column for k in keep.keys)]))
+    ids = (
+        f"SELECT coalesce((array_agg(id ORDER BY {order_sql(keep.keys)}) FILTER (WHERE {after}))"
+        f"[{keep.first + 1}:{keep.first + keep.rows}], '{{}}') FROM m crm_contactrow"
+    )
+    return [columns, ids]
 
 
 def _search_estimate(query: ListQuery) -> Count | None:
