@@ -381,14 +381,27 @@ def test_a_group_is_walked_through_the_whole_table_at_most_as_far_as_its_own_siz
     q = query("relationship__created__day=11&ordering=relationship__points,address__city")
     by_city = q.ordering[1:]
     two_percent = facts(Count(60_000, False, TABLE))
-    zero_points = plan.group_facts(two_percent, 534_000)
+    zero_points = plan.group_facts(two_percent, 534_000, [])
     # 2% of the group, 10,680 rows, among the table's 3 million
     assert walk_budget(q, by_city, zero_points, 26) == 4 * 26 * TABLE // 10_680
-    one = plan.group_facts(two_percent, 1)
+    one = plan.group_facts(two_percent, 1, [])
     assert walk_budget(q, by_city, one, 26) == MIN_WALK
     # a group inside a group of one row has one row at most
-    assert plan.group_facts(one, 100_000).group_rows == 1
-    assert walk_budget(q, by_city, plan.group_facts(one, 100_000), 26) == MIN_WALK
+    assert plan.group_facts(one, 100_000, []).group_rows == 1
+    assert walk_budget(q, by_city, plan.group_facts(one, 100_000, []), 26) == MIN_WALK
+
+
+def test_the_first_keys_of_a_group_are_a_range_of_the_index_that_fixes_it() -> None:
+    """A group of one city (fixed by the page, not by a filter) has its postal codes in one
+    range of the (city, postal code, id) index: the window of the group's first keys is
+    that range (no budget), not a walk of the postal code index through the whole table."""
+    active = "relationship__last_activity__isnull=false"
+    q = query(f"{active}&ordering=address__city,-address__city_code,relationship__last_activity")
+    head, code = q.ordering[0], q.ordering[1]
+    two_percent = facts(Count(60_000, False, TABLE))
+    in_city = plan.group_facts(two_percent, 400_000, [head])
+    assert walk_budget(q, [code], in_city, 26) is None
+    assert walk_budget(q, [code], two_percent, 26) is not None  # the city is not fixed
 
 
 def test_an_order_no_index_has_is_read_by_groups() -> None:

@@ -220,7 +220,7 @@ def _group_rows(ranges: RowRanges, keys: list[OrderKey], where: str, branch: Bra
         return ranges.rows(where, branch.sql, keys, limit, offset)
     group = f"SELECT 1 FROM crm_contactrow WHERE {branch.equal}"
     size = plan_rows(group, ranges.bind.params, ranges.fetch)
-    ranges = replace(ranges, facts=group_facts(ranges.facts, size))
+    ranges = replace(ranges, facts=group_facts(ranges.facts, size, fixed))
     return ranges.rows(f"{where} AND {branch.equal}", branch.after, keys, limit, offset)
 
 

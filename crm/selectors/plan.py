@@ -33,6 +33,8 @@ class Facts:
     # the rows of the group of equal first keys that the range is read from (group_facts);
     # None for the whole query
     group_rows: int | None = None
+    # the fields those groups' equalities fix, besides the query's own equality filters
+    group_fixed: frozenset[str] = frozenset()
 
 
 # Lookups that are one range of the column's (column, id) index, in its order; a name's
@@ -52,6 +54,16 @@ def has_index(keys: list[OrderKey], fixed: frozenset[str] = frozenset()) -> bool
     return any(
         index[len(index) - len(names) :] == names and set(index[: len(index) - len(names)]) <= fixed
         for index in ORDER_INDEXES
+    )
+
+
+def fixed_index_gives(head: OrderKey, fixed: frozenset[str]) -> bool:
+    """Whether a b-tree of ORDER_INDEXES has columns that equalities fix, then `head`: the
+    rows of those fixed values in `head` order (ties in any) are one range of it."""
+    return any(
+        index[n] == head.field.name and set(index[:n]) <= fixed
+        for index in ORDER_INDEXES
+        for n in range(1, len(index))
     )
 
 
@@ -111,9 +123,16 @@ def walk_budget(
         ranged.add(keys[0].field.name)
     if not filtered or keys[0].field.name in ranged:
         return None  # no filter, or a range of the first sort key: the index range is exact
-    fixed = fixed_fields(query, facts)
+    fixed = fixed_fields(query, facts) | facts.group_fixed
     if has_index(keys, fixed):
         return None  # `last_name=X&ordering=first_name`: a range of (last_name, first_name, id)
+    # The first keys of a group's page (RowRanges._by_groups' window) are a range of an index
+    # that has the group's fixed columns before the key: walked through the whole table
+    # instead, the postal codes of Berlin came after every other city's (`relationship__last_
+    # activity__isnull=false&ordering=address__city,-address__city_code,relationship__last_
+    # activity`, a next page at 3M: 390,000 rows, 0.8 s).
+    if len(keys) == 1 and fixed_index_gives(keys[0], fixed):
+        return None
     if [k.field.name for k in keys] == ["id"] and len(query.filters) == 1 and fixed:
         return None  # one equality, in id order: a range of its (column, id) index
     matches = facts.matches
@@ -317,12 +336,13 @@ def range_of_group(fixed: list[OrderKey], keys: list[OrderKey]) -> bool:
     return ([k.field.name for k in keys] == ["id"] and len(names) == 1) or has_index(keys, names)
 
 
-def group_facts(facts: Facts, rows: int) -> Facts:
+def group_facts(facts: Facts, rows: int, fixed: list[OrderKey]) -> Facts:
     """The facts for the walk of the next key's index through one group of equal first keys
-    (RowRanges._by_groups, a cursor's fixed keys) that no index has before that key: a
-    group of `rows` rows by the planner, or fewer inside a smaller group already."""
+    `fixed` (RowRanges._by_groups, a cursor's fixed keys) that no index has before that key:
+    a group of `rows` rows by the planner, or fewer inside a smaller group already."""
     inside = facts.group_rows if facts.group_rows is not None else rows
-    return replace(facts, group_rows=max(min(rows, inside), 1))
+    names = facts.group_fixed | {k.field.name for k in fixed}
+    return replace(facts, group_rows=max(min(rows, inside), 1), group_fixed=names)
 
 
 class RowsReader(Enum):

@@ -107,7 +107,7 @@ class RowRanges:
         sizes = plan_rows_each(selects, self.bind.params, self.fetch) if cut and not alone else []
         parts = []
         for n, (equal, wanted, skip) in enumerate(cut):
-            facts = self.facts if alone else group_facts(self.facts, sizes[n])
+            facts = self.facts if alone else group_facts(self.facts, sizes[n], [head])
             # `extra`, a range of the first key, is a filter within the group, not a range of
             # the next key's index: inside that walk, the rows it rejected did not count
             # against the walk's budget (`created__year=2023&ordering=created,
