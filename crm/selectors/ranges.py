@@ -147,14 +147,7 @@ def first_key_rows(
     ranged: Field | None,
 ) -> RowsSql:  # fmt: skip
     """How a branch that ranges over the first sort key is read, as `reader` says."""
-    query, bind = ranges.query, ranges.bind
-    if reader is Reader.CALENDAR:
-        # Each month's range implies its month and day filters; left in, the planner took
-        # them for 0.5% of its rows and read each month whole (23,000 rows for a recent
-        # month of last_activity at 200k).
-        calendar = calendar_parts(query, keys).values()
-        ranging = where_sql([f for f in filters if f not in calendar], query.search, bind)
-        return lambda extra, limit, offset: ranges.rows(ranging, extra, keys, limit, offset)
+    bind = ranges.bind
     if reader is Reader.LOOSE_SCAN:
         # only here: a group of RowRanges._by_groups adds an equality on another column to
         # `where`, which the loose scan cannot test on the key alone (it answered 500)
