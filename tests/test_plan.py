@@ -402,6 +402,10 @@ def test_the_first_keys_of_a_group_are_a_range_of_the_index_that_fixes_it() -> N
     in_city = plan.group_facts(two_percent, 400_000, [head])
     assert walk_budget(q, [code], in_city, 26) is None
     assert walk_budget(q, [code], two_percent, 26) is not None  # the city is not fixed
+    # fixed by the query's own filter, the range would have no bound but the filter's rows
+    # (all Germans, walked to the end for a rare search): a walk with its budget, as before
+    germans = query("address__country=DE&search=köln&ordering=-address__city,-last_name")
+    assert walk_budget(germans, germans.ordering[:1], two_percent, 26) is not None
 
 
 def test_an_order_no_index_has_is_read_by_groups() -> None:
