@@ -284,6 +284,24 @@ def test_a_group_of_the_next_page_is_a_range_of_the_index_that_fixes_it(explain)
     assert sum(read) <= MAX_ROWS_READ, f"rows read per statement: {read}"
 
 
+def test_a_group_an_index_holds_is_a_range_of_it(explain) -> None:
+    """`address__country__iexact=de&ordering=-last_name,first_name&page=10`: the group of
+    one last name cut by the page is a range of the (last name, first name, id) index; it
+    was walked along the first-name index through the whole table with the query's budget
+    (all the Germans' count), 1.4 million rows for one rare name at 3M (3.5 s on
+    PostgreSQL 15)."""
+    country = Filter(FIELDS["address__country"], "iexact", "de")
+    too_many = {}
+    for page in (None, 10):
+        read: list[int] = []
+        query = ListQuery(filters=[country], ordering=parse_ordering("-last_name,first_name"),
+                          page=page)  # fmt: skip
+        read.append(explain(*_as_the_view(query, fetch=_reading(explain, read))))
+        if sum(read) > MAX_ROWS_READ:
+            too_many[f"page {page}"] = read
+    assert not too_many, f"rows read per statement: {too_many}"
+
+
 def test_a_key_and_id_in_opposite_directions_read_few_rows(explain) -> None:
     """`ordering=gender,-id`: no index has the genders ascending and the ids descending;
     PostgreSQL walked (gender, id) and sorted the first gender's rows by id (1.2 s at 3M).

@@ -100,14 +100,22 @@ class RowRanges:
                 cut.append((equal_sql(head, value, self.bind), len(ids), skipped if n == 0 else 0))
             else:
                 whole.extend(ids)
-        # A group the next key's index holds is a range of it; the others are walks of it
-        # through the whole table, each sized by the planner's estimate of its group.
+        # A group the next key's index holds is a range of it (its facts say the group fixes
+        # the key: walked with the query's budget instead, the first-name index was read
+        # through the whole table for one rare last name, `address__country__iexact=de&
+        # ordering=-last_name,first_name&page=10`: 1.4 million rows, 3.5 s on PostgreSQL 15);
+        # the others are walks of it through the whole table, each sized by the planner's
+        # estimate of its group.
         alone = range_of_group([head], keys[1:])
         selects = [f"SELECT 1 FROM crm_contactrow WHERE {equal}" for equal, _, _ in cut]
         sizes = plan_rows_each(selects, self.bind.params, self.fetch) if cut and not alone else []
         parts = []
         for n, (equal, wanted, skip) in enumerate(cut):
-            facts = self.facts if alone else group_facts(self.facts, sizes[n], [head])
+            facts = (
+                replace(self.facts, group_fixed=self.facts.group_fixed | {head.field.name})
+                if alone
+                else group_facts(self.facts, sizes[n], [head])
+            )
             # `extra`, a range of the first key, is a filter within the group, not a range of
             # the next key's index: inside that walk, the rows it rejected did not count
             # against the walk's budget (`created__year=2023&ordering=created,
