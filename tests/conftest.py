@@ -21,6 +21,7 @@ def fresh_caches() -> None:
     previous test kept must not leak in."""
     count._table_size.clear()
     facts._distinct.clear()
+    facts._walk_costs.clear()
 
 
 @pytest.fixture(autouse=True)

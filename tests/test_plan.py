@@ -212,6 +212,30 @@ def test_the_walk_of_many_matches_goes_as_far_as_it_is_bound_to_succeed() -> Non
     assert budget(WALKED, Count(1_500_000, False, TABLE)) == 1_500_000
 
 
+# the planner's cost per row of walking the id index at 3M (crm/selectors/facts.py)
+ID_WALK_ROW_COST = 0.058
+
+
+def test_a_walk_goes_as_far_as_its_fallbacks_cost_buys() -> None:
+    """A weak filter path costs the fallback a scan of the table (path cost 100,000, about
+    `relationship__created__day=20`'s): the walk reads as many rows as a quarter of that
+    cost buys at the walk's own cost per row, more than the matches or MAX_WALK allow."""
+    q = query("relationship__created__day=20&page_size=100&page=50")
+    costly = Count(99_000, False, TABLE, "sample", path_cost=100_000)
+    walked = replace(facts(costly), walk_row_cost=ID_WALK_ROW_COST)
+    affordable = int(100_000 / ID_WALK_ROW_COST / plan.WALK_COST_FACTOR)
+    assert walk_budget(q, q.ordering, walked, 5_001) == affordable > MAX_WALK
+    # without either cost, the budget of the matches and MAX_WALK
+    assert walk_budget(q, q.ordering, facts(costly), 5_001) == MAX_WALK
+    cheap = replace(walked, matches=replace(costly, path_cost=1_000))  # an index's few rows
+    assert walk_budget(q, q.ordering, cheap, 5_001) == MAX_WALK
+    # never beyond where the walk is bound to succeed: 2.9M of 3M match
+    most = replace(walked, matches=Count(2_900_000, True, TABLE, "sample", path_cost=10**7))
+    assert walk_budget(q, q.ordering, most, 5_001) == 100_000 + 5_001
+    # a group's walk is bounded by the group, whatever the whole filter's path costs
+    assert walk_budget(q, q.ordering, plan.group_facts(walked, 30_000, []), 5_001) == 30_000
+
+
 # --- choose_first_key_reader ---------------------------------------------------------------
 
 

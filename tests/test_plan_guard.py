@@ -27,10 +27,18 @@ from django.db import connection, transaction
 
 from crm.fields import EXACT_COUNT_LIMIT, FIELDS, ORDER_INDEXES, SEARCH_FIELDS, Field, Kind
 from crm.pagination import Cursor
-from crm.params import Filter, ListQuery, OrderKey, on_sort_keys, parse_ordering
+from crm.params import (
+    Filter,
+    ListQuery,
+    OrderKey,
+    on_sort_keys,
+    parse_list_params,
+    parse_ordering,
+)
 from crm.seeding import TABLES
 from crm.selectors import contact_count, contact_page, fetch_rows, page_sql, resolve_patterns
 from crm.selectors.count import Count
+from crm.selectors.facts import walk_row_cost
 from crm.sql import FOLD_INDEXED_COLUMNS, Binder, where_sql
 
 CONTACTS = 200_000
@@ -783,3 +791,18 @@ def test_a_search_term_without_a_trigram_keeps_off_the_trigram_indexes(explain) 
             cursor.execute(f"EXPLAIN SELECT 1 FROM crm_contactrow WHERE {where}", bind.params)  # noqa: S608
             plan = " ".join(row[0] for row in cursor.fetchall())
         assert ("search_trgm" in plan) is indexed, (term, plan)
+
+
+def test_a_walk_along_the_tables_order_costs_less_per_row(explain: Any) -> None:
+    """facts.walk_row_cost, which plan.walk_budget sets against the cost of the filter's
+    own path (crm_count()'s path_cost): the planner's cost per row of reading the table
+    along a sort key's index. The ids follow the table's order, a name's sort key does not,
+    so each of its rows may be a page of its own (random_page_cost)."""
+    by_id, by_name = (walk_row_cost(parse_ordering(name)[0]) for name in ("id", "-last_name"))
+    assert by_id is not None and by_name is not None
+    assert 0 < by_id < by_name
+    # and a count's path cost is the same units: a scan of the table costs about as much as
+    # walking all of it along the ids, and far less than along the names
+    scan = contact_count(parse_list_params({"birthday__day": ["20"]})).path_cost
+    assert scan is not None
+    assert CONTACTS * by_id / 4 < scan < CONTACTS * by_name

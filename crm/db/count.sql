@@ -92,12 +92,21 @@ $$;
 -- took 39 ms instead of 13. Like `where_sql`, both are built by crm/sql.py from registry
 -- columns, their values in `args`.
 DROP FUNCTION IF EXISTS crm_count(text, text[], integer, boolean);
+--
+-- The cost of the filter's own path:
+-- Every answer after the planner's EXPLAIN also returns its cost of reading every match by
+-- the filter's own access path (`path_cost`, in the planner's units; NULL where no EXPLAIN
+-- ran): what the page's fallback pays when a walk of the sort key's index comes up short,
+-- so the page may walk as far as that cost buys (crm/selectors/plan.py walk_budget).
 DROP FUNCTION IF EXISTS crm_count(text, text[], integer, boolean, text, text, integer, integer,
                                   integer);
+-- (the result's columns changed: CREATE OR REPLACE cannot change them)
+DROP FUNCTION IF EXISTS crm_count(text, text[], integer, boolean, text, text, integer);
 CREATE OR REPLACE FUNCTION crm_count(
     where_sql text, args text[], cap integer, estimable boolean,
     page_columns text DEFAULT NULL, page_ids_sql text DEFAULT NULL, keep integer DEFAULT 0)
-RETURNS TABLE (n bigint, exact boolean, total bigint, method text, page_ids bigint[])
+RETURNS TABLE (n bigint, exact boolean, total bigint, method text, page_ids bigint[],
+               path_cost float8)
 LANGUAGE plpgsql AS $$
 DECLARE
     plan json;
@@ -121,24 +130,24 @@ BEGIN
       FROM pg_class WHERE oid = 'crm_contactrow'::regclass;
     IF cap IS NULL THEN
         EXECUTE 'SELECT count(*) FROM crm_contactrow WHERE ' || where_sql INTO n USING args;
-        RETURN QUERY SELECT n, true, total, 'exact', NULL::bigint[];
+        RETURN QUERY SELECT n, true, total, 'exact', NULL::bigint[], NULL::float8;
         RETURN;
     END IF;
     IF where_sql = 'TRUE' AND total > 3 * cap THEN  -- no filter: the table's own size
-        RETURN QUERY SELECT total, false, total, 'table', NULL::bigint[];
+        RETURN QUERY SELECT total, false, total, 'table', NULL::bigint[], NULL::float8;
         RETURN;
     END IF;
     EXECUTE 'EXPLAIN (FORMAT JSON) SELECT 1 FROM crm_contactrow WHERE ' || where_sql
        INTO plan USING args;
     estimate := (plan -> 0 -> 'Plan' ->> 'Plan Rows')::numeric::bigint;
+    startup := (plan -> 0 -> 'Plan' ->> 'Startup Cost')::float8;
+    cost := (plan -> 0 -> 'Plan' ->> 'Total Cost')::float8 - startup;
     IF estimable AND estimate > 3 * cap THEN  -- one column's statistics: the planner knows
-        RETURN QUERY SELECT estimate, false, total, 'planner', NULL::bigint[];
+        RETURN QUERY SELECT estimate, false, total, 'planner', NULL::bigint[], startup + cost;
         RETURN;
     END IF;
     percent := least(100, 100 * 250 / greatest(1, pg_relation_size('crm_contactrow')
                                                   / current_setting('block_size')::int)::float8);
-    startup := (plan -> 0 -> 'Plan' ->> 'Startup Cost')::float8;
-    cost := (plan -> 0 -> 'Plan' ->> 'Total Cost')::float8 - startup;
     -- Sampled too when reading every match would cost more than the budget, whatever the
     -- planner expects: its guess for an expression it has no statistics on is a default
     -- (`extract(day ...) = 11` 0.5%, `upper(phone_number) LIKE '+%'` 0.5% again), and for
@@ -149,7 +158,7 @@ BEGIN
         EXECUTE sample_sql INTO hits, blocks USING args, percent;
         IF crm_sample_above(hits, blocks, percent, cap) THEN
             RETURN QUERY SELECT round(hits * 100 / percent)::bigint, false, total, 'sample',
-                                NULL::bigint[];
+                                NULL::bigint[], startup + cost;
             RETURN;
         END IF;
         IF hits * 100 / percent > cap AND percent < 25 THEN  -- promising but thin: 4x
@@ -157,7 +166,7 @@ BEGIN
             EXECUTE sample_sql INTO hits, blocks USING args, percent;
             IF crm_sample_above(hits, blocks, percent, cap) THEN
                 RETURN QUERY SELECT round(hits * 100 / percent)::bigint, false, total,
-                                    'sample 4x', NULL::bigint[];
+                                    'sample 4x', NULL::bigint[], startup + cost;
                 RETURN;
             END IF;
         END IF;
@@ -171,7 +180,7 @@ BEGIN
     IF hits IS NOT NULL
        AND startup + cost * least(1, (cap + 1) / greatest(hits * 100 / percent, 1)) > budget THEN
         RETURN QUERY SELECT round(hits * 100 / percent)::bigint, false, total, 'bounded',
-                            NULL::bigint[];
+                            NULL::bigint[], startup + cost;
         RETURN;
     END IF;
     IF page_columns IS NULL THEN
@@ -192,5 +201,5 @@ BEGIN
         n := greatest(cap + 1, CASE WHEN blocks >= 16 THEN round(hits * 100 / percent)
                                     ELSE estimate END);
     END IF;
-    RETURN QUERY SELECT n, exact, total, 'capped', CASE WHEN exact THEN ids END;
+    RETURN QUERY SELECT n, exact, total, 'capped', CASE WHEN exact THEN ids END, startup + cost;
 END $$;

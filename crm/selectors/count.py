@@ -28,6 +28,9 @@ class Count:
     method: str = ""
     # the ids of the page's rows in its order, when the count read few matches (PageOrder)
     page_ids: list[int] | None = None
+    # the planner's cost of reading every match by the filter's own access path, which the
+    # page's fallback pays when a walk of the sort key's index falls short (plan.walk_budget)
+    path_cost: float | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ def contact_count(query: ListQuery, keep: PageOrder | None = None) -> Count:
         return estimate
     with connection.cursor() as db:
         db.execute(
-            "SELECT n, exact, total, method, page_ids "
+            "SELECT n, exact, total, method, page_ids, path_cost "
             "FROM crm_count(%s, %s::text[], %s, %s, %s, %s, %s)",
             [where, bind.params, cap, _estimable(query), *_page_sql(keep, bind), KEEP_PAGE_IDS],
         )

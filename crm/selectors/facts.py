@@ -9,8 +9,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import replace
 
+import orjson
+
 from crm.case_variants import variants_by_upper
-from crm.fields import SUBSTRING_LOOKUPS
+from crm.fields import RANK, SUBSTRING_LOOKUPS
 from crm.params import Filter, ListQuery, OrderKey, on_sort_keys
 from crm.selectors.count import Count
 from crm.selectors.db import connection, fetch_rows
@@ -21,7 +23,7 @@ from crm.selectors.plan import (
     key_columns_asked,
 )
 from crm.selectors.strategies import distinct_keys
-from crm.sql import Binder, like_match_sql
+from crm.sql import Binder, like_match_sql, order_sql
 
 # Whether a column has few distinct values, by the planner's statistics: then a loose scan
 # over them (at most LOOSE_SCAN_KEYS index descents) is cheap, and a text pattern or a search
@@ -74,7 +76,36 @@ def _known(query: ListQuery, matches: Count | None) -> Facts:
 def gather_facts(query: ListQuery, keys: list[OrderKey], matches: Count | None) -> Facts:
     """The facts for reading `query` in `keys` order, the count of its matches given."""
     known = _known(query, matches)
-    return replace(known, few_values=few_values(key_columns_asked(query, keys, known)))
+    # a walk's cost per row is set against the filter's path's (plan.walk_budget)
+    costed = matches is not None and matches.path_cost is not None and keys[0].field is not RANK
+    return replace(
+        known,
+        few_values=few_values(key_columns_asked(query, keys, known)),
+        walk_row_cost=walk_row_cost(keys[0]) if costed else None,
+    )
+
+
+# The planner's cost per row of reading the table in a sort key's order by its index (the
+# table's rows fetched too), in the units of crm_count()'s path_cost: kept per key and
+# direction for DISTINCT_TTL, like the distinct counts (both change on ANALYZE). None when
+# the planner would not read that order from an index.
+_walk_costs: dict[str, tuple[float, float | None]] = {}
+
+
+def walk_row_cost(head: OrderKey) -> float | None:
+    order = order_sql([head])
+    kept = _walk_costs.get(order)
+    if kept is not None and time.monotonic() <= kept[0] + DISTINCT_TTL:
+        return kept[1]
+    # under the LIMIT the index scan is the cheapest plan, and its node is costed in full
+    ((plan,),) = fetch_rows(
+        f"EXPLAIN (FORMAT JSON) SELECT * FROM crm_contactrow ORDER BY {order} LIMIT 1", []
+    )
+    scan = orjson.loads(plan)[0]["Plan"]["Plans"][0]
+    indexed = scan["Node Type"] in ("Index Scan", "Index Only Scan")
+    cost = scan["Total Cost"] / max(scan["Plan Rows"], 1) if indexed else None
+    _walk_costs[order] = (time.monotonic(), cost)
+    return cost
 
 
 # A substring filter on a field of few distinct values (`last_name__icontains=mul`) is
