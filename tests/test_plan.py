@@ -112,6 +112,8 @@ def test_calendar_parts_are_month_and_day_filters_on_a_date_first_key_followed_b
 # first-name index (the walk), or found by the country index and sorted (the fallback).
 WALKED = "address__country=AT&ordering=first_name"
 TABLE = 3_000_000
+# the planner's cost per row of walking the id index at 3M (crm/selectors/facts.py)
+ID_WALK_ROW_COST = 0.058
 
 
 def test_without_a_filter_the_index_is_read_plainly() -> None:
@@ -173,6 +175,25 @@ def test_few_matches_are_collected_and_sorted_whatever_the_order() -> None:
     assert not plan.collects(Reader.CALENDAR, facts(Count(12, True, TABLE)), keys)
 
 
+def test_few_matches_that_a_walk_finds_for_less_than_their_path_costs_are_walked() -> None:
+    """4,600 of 3M contacts, women with a day of last activity, whose path is the gender
+    index (half the table, read in its own order): page 10 of 10 rows is 101 matches, which
+    the id index holds about every 650 rows, a walk of some 260,000 rows costing a third of
+    that path by the planner's units (with a quarter's allowance per walked row)."""
+    keys = query("ordering=id").ordering
+    few = Count(4_600, False, TABLE, "bounded", path_cost=175_000)
+    walked = replace(facts(few), walk_row_cost=ID_WALK_ROW_COST)
+    assert not plan.collects(Reader.PLAIN, walked, keys, 90, rows=101)
+    assert plan.collects(Reader.PLAIN, facts(few), keys, 90, rows=101)  # no walk cost known
+    cheap = replace(walked, matches=replace(few, path_cost=5_000))  # an index of few rows
+    assert plan.collects(Reader.PLAIN, cheap, keys, 90, rows=101)
+    # a deep page: the walk would have to read the table many times over
+    assert plan.collects(Reader.PLAIN, walked, keys, 4_950, rows=5_001)
+    # an order read by groups keeps its own rule: the groups each fall back to the path
+    by_groups = query("ordering=-gender,birthday").ordering
+    assert plan.collects(Reader.PLAIN, walked, by_groups, 90, rows=101)
+
+
 def test_a_bounded_counts_result_is_collected_in_an_order_read_by_groups() -> None:
     bounded = facts(Count(20_000, False, TABLE, "bounded"))
     assert plan.collects(Reader.PLAIN, bounded, query("ordering=-gender,birthday").ordering)
@@ -210,10 +231,6 @@ def test_the_walk_of_many_matches_goes_as_far_as_it_is_bound_to_succeed() -> Non
     assert budget(WALKED, Count(2_900_000, False, TABLE)) == 100_026 + 150_000
     # 1.5M match: walking up to 1.5M rows costs no more than reading them all to sort them
     assert budget(WALKED, Count(1_500_000, False, TABLE)) == 1_500_000
-
-
-# the planner's cost per row of walking the id index at 3M (crm/selectors/facts.py)
-ID_WALK_ROW_COST = 0.058
 
 
 def test_a_walk_goes_as_far_as_its_fallbacks_cost_buys() -> None:

@@ -132,7 +132,7 @@ def page_sql(
                                          row=row, offset=offset, every_tier=every_tier)  # fmt: skip
         return PageStatement(rows, bind.params, complete)
     reader = choose_first_key_reader(query, keys, facts)
-    if collects(reader, facts, keys, offset):
+    if collects(reader, facts, keys, offset, rows=offset + query.page_size + 1):
         where = where_sql(query.filters, query.search, bind)
         branches = None if after is None else [b.sql for b in keyset_branches(keys, after, bind)]
         sql = collected_rows(where, branches, keys, row, limit=query.page_size + 1, offset=offset)
