@@ -235,8 +235,8 @@ def test_the_walk_of_many_matches_goes_as_far_as_it_is_bound_to_succeed() -> Non
 
 def test_a_walk_goes_as_far_as_its_fallbacks_cost_buys() -> None:
     """A weak filter path costs the fallback a scan of the table (path cost 100,000, about
-    `relationship__created__day=20`'s): the walk reads as many rows as a quarter of that
-    cost buys at the walk's own cost per row, more than the matches or MAX_WALK allow."""
+    `relationship__created__day=20`'s): the walk of matches spread thin reads as many rows
+    as a quarter of that cost buys at the walk's own cost per row, past MAX_WALK."""
     q = query("relationship__created__day=20&page_size=100&page=50")
     costly = Count(99_000, False, TABLE, "sample", path_cost=100_000)
     walked = replace(facts(costly), walk_row_cost=ID_WALK_ROW_COST)
@@ -249,6 +249,10 @@ def test_a_walk_goes_as_far_as_its_fallbacks_cost_buys() -> None:
     # never beyond where the walk is bound to succeed: 2.9M of 3M match
     most = replace(walked, matches=Count(2_900_000, True, TABLE, "sample", path_cost=10**7))
     assert walk_budget(q, q.ordering, most, 5_001) == 100_000 + 5_001
+    # but no further than four times the matches' share: 30,000 matches hold a page of 26
+    # every 10,400 rows; a walk that finds none in 30,000 meets a correlated filter
+    correlated = replace(walked, matches=Count(30_000, False, TABLE, "sample", path_cost=130_000))
+    assert walk_budget(q, q.ordering, correlated, 26) == 30_000
     # a group's walk is bounded by the group, whatever the whole filter's path costs
     assert walk_budget(q, q.ordering, plan.group_facts(walked, 30_000, []), 5_001) == 30_000
 
