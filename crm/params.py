@@ -71,6 +71,9 @@ class ListQuery:
     page: int | None = None
     cursor: str | None = None
     count_exact: bool = False
+    # search terms tested on the rows of the query's other conditions, not through the
+    # trigram index (crm/selectors/facts.py resolve_search)
+    rechecked: frozenset[str] = frozenset()
 
 
 class ValueError_(ValueError):

@@ -25,6 +25,7 @@ from crm.selectors import (
     contact_page,
     page_order,
     resolve_patterns,
+    resolve_search,
 )
 from crm.selectors.suggestions import asks_for_suggestions, search_suggestions
 
@@ -182,7 +183,7 @@ def _list_response(
     serialiser: RowSerialiser | None,
 ) -> HttpResponse:
     started = time.perf_counter()
-    query = resolve_patterns(query)
+    query = resolve_search(resolve_patterns(query))
     # first: its size tells the page query how to walk, and of few matches it keeps the page
     count = contact_count(query, keep=page_order(query, cursor))
     suggestions = search_suggestions(query.search) if asks_for_suggestions(query, count) else []

@@ -106,6 +106,19 @@ def test_calendar_parts_are_month_and_day_filters_on_a_date_first_key_followed_b
     assert calendar_parts(other, other.ordering) == {}
 
 
+# --- rechecks_term --------------------------------------------------------------------------
+
+
+def test_a_common_term_is_tested_on_the_rows_that_cost_far_less_by_an_index() -> None:
+    # `hauptstraße` (580,000 candidates at 3M) with one street number (a cost of 287)
+    assert plan.rechecks_term(580_000, 287, rest_indexed=True)
+    assert not plan.rechecks_term(580_000, 287, rest_indexed=False)  # a scan: every row
+    # `thomas` (105,000) with a street number's prefix and more (109,000): its bitmap
+    assert not plan.rechecks_term(105_000, 109_000, rest_indexed=True)
+    assert plan.rechecks_term(580_000, 45_000, rest_indexed=True)  # 13 times
+    assert not plan.rechecks_term(plan.RECHECK_FROM - 1, 10, rest_indexed=True)  # cheap bitmap
+
+
 # --- walk_budget ---------------------------------------------------------------------------
 
 # A filter and an order that no index serves together: its matches may be anywhere along the

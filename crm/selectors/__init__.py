@@ -4,6 +4,7 @@
 1. parse: the query string into a ListQuery (crm/params.py);
 2. gather the facts: whether the columns the plan asks about have few distinct values, and
    the values that a substring filter on such a column matches (facts.py resolve_patterns),
+   the search terms tested on the rows of the rest of the query (facts.py resolve_search),
    then the count of the matches, exact or estimated (count.py contact_count), and the
    case variants of a case-insensitive filter (facts.py gather_facts);
 3. choose a plan: how the first sort key's range and every other range of rows is read, a
@@ -21,7 +22,7 @@ contacts.py reads one contact by id, for its own URL and its avatar.
 from crm.selectors.contacts import contact_names, contact_row
 from crm.selectors.count import Count, contact_count
 from crm.selectors.db import fetch_rows
-from crm.selectors.facts import resolve_patterns
+from crm.selectors.facts import resolve_patterns, resolve_search
 from crm.selectors.pages import Page, RowSerialiser, contact_page, page_order, page_sql
 from crm.selectors.plan import has_index
 
@@ -38,4 +39,5 @@ __all__ = [
     "page_order",
     "page_sql",
     "resolve_patterns",
+    "resolve_search",
 ]

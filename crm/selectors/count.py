@@ -8,10 +8,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from crm.fields import EXACT_COUNT_LIMIT, FIELDS, RANK, SEARCH_FIELDS
+from crm.fields import EXACT_COUNT_LIMIT, RANK
 from crm.params import ListQuery, OrderKey
 from crm.selectors.db import connection, plan_rows
-from crm.sql import Binder, fold_contains_sql, keyset_branches, order_sql, where_sql
+from crm.sql import Binder, anywhere_sql, keyset_branches, order_sql, where_sql
 
 # A capped count that reads at most this many matches also sorts them and keeps the page's
 # ids (crm/db/count.sql): as many as a page collects and sorts (plan.SMALL_RESULT).
@@ -72,7 +72,7 @@ def contact_count(query: ListQuery, keep: PageOrder | None = None) -> Count:
     (crm_count()): an exact count of millions of rows would cost a full scan on every page.
     With `keep`, a count that read at most KEEP_PAGE_IDS matches has that page's ids."""
     bind = Binder(text_array=True)
-    where = where_sql(query.filters, query.search, bind)
+    where = where_sql(query.filters, query.search, bind, rechecked=query.rechecked)
     cap = None if query.count_exact else EXACT_COUNT_LIMIT
     unfiltered = where == "TRUE" and cap is not None
     kept = _table_size.get("count") if unfiltered else None
@@ -122,17 +122,15 @@ def _search_estimate(query: ListQuery) -> Count | None:
     if len(query.search) != 1 or query.filters:
         return None
     bind = Binder()
-    anywhere = " OR ".join(
-        fold_contains_sql(f"crm_fold({FIELDS[name].column})", query.search[0], bind)
-        for name in SEARCH_FIELDS
-    )
+    anywhere = anywhere_sql(query.search[0], bind)
     rows = plan_rows(f"SELECT 1 FROM crm_contactrow WHERE {anywhere}", bind.params)
     if rows <= 3 * EXACT_COUNT_LIMIT:  # as crm_count() trusts one column's statistics
         return None
-    return Count(rows, False, _table_total(), "planner")
+    return Count(rows, False, table_total(), "planner")
 
 
-def _table_total() -> int:
+def table_total() -> int:
+    """The planner's row count of the whole table (kept as the unfiltered count is)."""
     kept = _table_size.get("count")
     if kept and time.monotonic() < kept[0] + TABLE_SIZE_TTL:
         return kept[1].total

@@ -8,22 +8,25 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import Any
 
 import orjson
 
 from crm.case_variants import variants_by_upper
 from crm.fields import RANK, SUBSTRING_LOOKUPS
 from crm.params import Filter, ListQuery, OrderKey, on_sort_keys
-from crm.selectors.count import Count
-from crm.selectors.db import connection, fetch_rows
+from crm.selectors.count import Count, table_total
+from crm.selectors.db import connection, fetch_rows, plan_nodes_each, plan_rows_each
 from crm.selectors.plan import (
     CASE_LOOKUPS,
     LOOSE_SCAN_KEYS,
+    RECHECK_FROM,
     Facts,
     key_columns_asked,
+    rechecks_term,
 )
 from crm.selectors.strategies import distinct_keys
-from crm.sql import Binder, like_match_sql, order_sql
+from crm.sql import Binder, anywhere_sql, like_match_sql, order_sql, where_sql
 
 # Whether a column has few distinct values, by the planner's statistics: then a loose scan
 # over them (at most LOOSE_SCAN_KEYS index descents) is cheap, and a text pattern or a search
@@ -133,6 +136,71 @@ def resolve_patterns(query: ListQuery) -> ListQuery:
         )
     ]
     return replace(query, filters=filters)
+
+
+def resolve_search(query: ListQuery) -> ListQuery:
+    """`query` with the search terms that its other conditions narrow far more tested on
+    their rows, not through the trigram index (plan.rechecks_term), for a search with
+    filters or of several terms: EXPLAINs of each term's candidates (term_candidates) and
+    of the rest of the query without each term. For one term the rest is the filters,
+    whose EXPLAIN is cheap and comes first: filters too dear to recheck any term on leave
+    the term's unplanned."""
+    terms = list(dict.fromkeys(query.search))
+    if not terms or (len(terms) == 1 and not query.filters):
+        return query
+    bind = Binder()
+    filters = where_sql(query.filters, [], bind)
+    if len(terms) == 1:
+        only = plan_nodes_each([f"SELECT 1 FROM crm_contactrow WHERE {filters}"], bind.params)
+        if not rechecks_term(table_total(), only[0]["Total Cost"], _by_index(only[0])):
+            return query
+    candidates = term_candidates(terms)
+    common = {t: rows for t, rows in zip(terms, candidates, strict=True) if rows >= RECHECK_FROM}
+    if not common:
+        return query
+    anywhere = {t: anywhere_sql(t, bind) for t in terms}
+    rest = (
+        only
+        if len(terms) == 1
+        else plan_nodes_each(
+            [
+                "SELECT 1 FROM crm_contactrow WHERE "
+                + " AND ".join([filters, *(f"({anywhere[u]})" for u in terms if u != t)])
+                for t in common
+            ],
+            bind.params,
+        )
+    )
+    rechecked = frozenset(
+        t
+        for (t, rows), other in zip(common.items(), rest, strict=True)
+        if rechecks_term(rows, other["Total Cost"], _by_index(other))
+    )
+    return replace(query, rechecked=rechecked)
+
+
+# A term's candidates by the planner, kept per term for DISTINCT_TTL as the distinct counts
+# (both change on ANALYZE): planning the six fields' folds costs 1-2 ms, on every next page
+# of the same search too.
+_candidates: dict[str, tuple[float, int]] = {}
+
+
+def term_candidates(terms: list[str]) -> list[int]:
+    """The rows the planner expects a search of each term to match, those not kept from the
+    last DISTINCT_TTL seconds in one EXPLAIN."""
+    now = time.monotonic()
+    stale = [t for t in terms if t not in _candidates or now > _candidates[t][0] + DISTINCT_TTL]
+    if stale:
+        bind = Binder()
+        selects = [f"SELECT 1 FROM crm_contactrow WHERE {anywhere_sql(t, bind)}" for t in stale]
+        rows = plan_rows_each(selects, bind.params)
+        _candidates.update((t, (now, n)) for t, n in zip(stale, rows, strict=True))
+    return [_candidates[t][1] for t in terms]
+
+
+def _by_index(node: Any) -> bool:
+    """Whether a plan reads its rows by an index, with no scan of the whole table."""
+    return "Seq Scan" not in orjson.dumps(node).decode()
 
 
 def _matching_values(f: Filter) -> tuple[str, ...] | None:

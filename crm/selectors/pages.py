@@ -133,7 +133,7 @@ def page_sql(
         return PageStatement(rows, bind.params, complete)
     reader = choose_first_key_reader(query, keys, facts)
     if collects(reader, facts, keys, offset, rows=offset + query.page_size + 1):
-        where = where_sql(query.filters, query.search, bind)
+        where = where_sql(query.filters, query.search, bind, rechecked=query.rechecked)
         branches = None if after is None else [b.sql for b in keyset_branches(keys, after, bind)]
         sql = collected_rows(where, branches, keys, row, limit=query.page_size + 1, offset=offset)
         return PageStatement(sql, bind.params)
@@ -160,7 +160,8 @@ def _rows_by_id(
     listed = ", ".join(bind(i, Kind.INTEGER) for i in ids) or "NULL"
     return (
         f"SELECT {columns}, {row} FROM crm_contactrow WHERE id IN ({listed}) "
-        f"AND {where_sql(query.filters, query.search, bind)} ORDER BY {order_sql(keys)}"
+        f"AND {where_sql(query.filters, query.search, bind, rechecked=query.rechecked)} "
+        f"ORDER BY {order_sql(keys)}"
     )
 
 
@@ -179,7 +180,7 @@ def _rows_sql(ranges: RowRanges, keys: list[OrderKey], reader: Reader, after: li
     # variants' ranges (crm/sql.py) only lured the planner into reading every match (3.5 s
     # for `last_name__istartswith=mü&ordering=last_name` at 3M)
     ranged = keys[0].field if cuts else FIELDS.get(keys[0].field.key_of or "")
-    where = where_sql(filters, query.search, bind, ranged=ranged)
+    where = where_sql(filters, query.search, bind, ranged=ranged, rechecked=query.rechecked)
     first_key = first_key_rows(reader, ranges, keys, filters, where, ranged)
     limit = query.page_size + 1  # one extra row tells whether there is a next page
     branches = [Branch(0, "TRUE", "TRUE")] if after is None else keyset_branches(keys, after, bind)

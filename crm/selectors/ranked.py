@@ -111,7 +111,8 @@ def ranked_rows_sql(
     """The page's rows, each with `search_rank`, `id` and `row`, after the cursor's values
     `after` (keys: RANK then id, both ascending, or both descending backwards), and whether
     the statement reads every tier (else only those expected to hold enough rows, ENOUGH)."""
-    limit, where = query.page_size + 1, where_sql(query.filters, query.search, bind)
+    limit = query.page_size + 1
+    where = where_sql(query.filters, query.search, bind, rechecked=query.rechecked)
     matches = facts.matches
     if matches is not None and matches.value <= SMALL_RESULT:  # read once and sorted
         branches = (
