@@ -832,8 +832,7 @@ def test_a_common_term_is_tested_on_the_rows_of_a_selective_filter(explain: Any)
     )
     assert contact_count(query).value == contact_count(indexed).value > 0
     assert contact_page(query).rows_json == contact_page(indexed).rows_json
-    # a rare term keeps its index, and a filter no index reads keeps the term's
+    # a rare term keeps its index (whether the rest's path and cost allow a recheck is
+    # tests/test_plan.py's: which plan the planner picks for them varies with the server)
     rare = {**params, "search": ["zzyzx"]}
     assert not resolve_search(resolve_patterns(parse_list_params(rare))).rechecked
-    unindexed = {"relationship__created__day": ["20"], "search": ["straße"]}
-    assert not resolve_search(resolve_patterns(parse_list_params(unindexed))).rechecked
