@@ -151,26 +151,19 @@ def resolve_search(query: ListQuery) -> ListQuery:
     bind = Binder()
     filters = where_sql(query.filters, [], bind)
     if len(terms) == 1:
-        only = plan_nodes_each([f"SELECT 1 FROM crm_contactrow WHERE {filters}"], bind.params)
-        if not rechecks_term(table_total(), only[0]["Total Cost"], _by_index(only[0])):
+        rest = plan_nodes_each([f"SELECT 1 FROM crm_contactrow WHERE {filters}"], bind.params)
+        if not rechecks_term(table_total(), rest[0]["Total Cost"], _by_index(rest[0])):
             return query
     candidates = term_candidates(terms)
     common = {t: rows for t, rows in zip(terms, candidates, strict=True) if rows >= RECHECK_FROM}
     if not common:
         return query
-    anywhere = {t: anywhere_sql(t, bind) for t in terms}
-    rest = (
-        only
-        if len(terms) == 1
-        else plan_nodes_each(
-            [
-                "SELECT 1 FROM crm_contactrow WHERE "
-                + " AND ".join([filters, *(f"({anywhere[u]})" for u in terms if u != t)])
-                for t in common
-            ],
-            bind.params,
-        )
-    )
+    if len(terms) > 1:  # each term's rest: the filters and the other terms
+        anywhere = {t: anywhere_sql(t, bind) for t in terms}
+        others = [" AND ".join([filters, *(f"({anywhere[u]})" for u in terms if u != t)])
+                  for t in common]  # fmt: skip
+        rest = plan_nodes_each([f"SELECT 1 FROM crm_contactrow WHERE {o}" for o in others],
+                               bind.params)  # fmt: skip
     rechecked = frozenset(
         t
         for (t, rows), other in zip(common.items(), rest, strict=True)

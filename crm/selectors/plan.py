@@ -399,10 +399,9 @@ def walk_is_cheaper(facts: Facts, rows: int | None) -> bool:
     read by the gender index, 1.1-1.5 s at 3M), where the id index holds them every 700
     rows."""
     matches = facts.matches
-    if rows is None or matches is None or matches.path_cost is None or not facts.walk_row_cost:
+    if rows is None or matches is None:
         return False
-    walk = _expected_walk(matches, rows) * facts.walk_row_cost * WALK_COST_FACTOR
-    return walk < matches.path_cost
+    return _expected_walk(matches, rows) < _affordable_rows(matches, facts)
 
 
 def reads_by_groups(keys: list[OrderKey]) -> bool:
