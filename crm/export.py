@@ -22,10 +22,10 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from crm.fields import FIELDS, RANK, Field, Kind
+from crm.fields import FIELDS, Field, Kind
 from crm.params import ListQuery
 from crm.replicas import reads as connection  # the request's read server (crm/replicas.py)
-from crm.selectors.ranked import ranked_source
+from crm.selectors.rank import source_sql
 from crm.sql import Binder, iso_utc, order_sql, where_sql
 
 logger = logging.getLogger(__name__)
@@ -87,11 +87,6 @@ def json_value_sql(f: Field) -> str:
     return iso_utc(f.column) if f.kind is Kind.DATETIME else f.column
 
 
-def _source(query: ListQuery, bind: Binder) -> str:
-    """The read model, with each row's rank when a search lists the best matches first."""
-    return ranked_source(query, bind) if query.ordering[0].field is RANK else "crm_contactrow"
-
-
 def _where_order(query: ListQuery, bind: Binder) -> str:
     where = where_sql(query.filters, query.search, bind)
     return f"WHERE {where} ORDER BY {order_sql(query.ordering)}"
@@ -113,7 +108,7 @@ class ExportSql:
 def csv_sql(query: ListQuery) -> ExportSql:
     bind = Binder()
     columns = ", ".join(f'{csv_value_sql(f)} AS "{f.name}"' for f in FIELDS.values())
-    select = f"SELECT {columns} FROM {_source(query, bind)} {_where_order(query, bind)}"
+    select = f"SELECT {columns} FROM {source_sql(query, bind)} {_where_order(query, bind)}"
     return ExportSql(select, bind.params, "FORMAT csv")
 
 
@@ -132,8 +127,9 @@ def ndjson_sql(query: ListQuery) -> ExportSql:
     bind = Binder()
     columns = ", ".join(f'{json_value_sql(f)} AS "{f.name}"' for f in FIELDS.values())
     select = (
-        f"SELECT j.line FROM {_source(query, bind)}, LATERAL (SELECT row_to_json(r)::text AS line "
-        f"FROM (SELECT {columns}) r) j {_where_order(query, bind)}"
+        f"SELECT j.line FROM {source_sql(query, bind)}, "
+        f"LATERAL (SELECT row_to_json(r)::text AS line FROM (SELECT {columns}) r) j "
+        f"{_where_order(query, bind)}"
     )
     return ExportSql(select, bind.params, "FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02'")
 

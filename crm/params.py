@@ -61,6 +61,16 @@ class OrderKey:
     descending: bool
 
 
+@dataclass(frozen=True)
+class RankWords:
+    """The sort letters of the words of names and places that a search's terms are
+    (`whole`) or start (`start`, the whole ones too), which rank its matches
+    (crm/selectors/rank.py)."""
+
+    whole: list[str]
+    start: list[str]
+
+
 @dataclass
 class ListQuery:
     filters: list[Filter] = field(default_factory=list)
@@ -74,6 +84,8 @@ class ListQuery:
     # search terms tested on the rows of the query's other conditions, not through the
     # trigram index (crm/selectors/facts.py resolve_search)
     rechecked: frozenset[str] = frozenset()
+    # the words that rank the matches of a search listed by rank (rank.resolve_rank)
+    rank_words: RankWords | None = None
 
 
 class ValueError_(ValueError):

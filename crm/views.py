@@ -25,6 +25,7 @@ from crm.selectors import (
     contact_page,
     page_order,
     resolve_patterns,
+    resolve_rank,
     resolve_search,
 )
 from crm.selectors.suggestions import asks_for_suggestions, search_suggestions
@@ -183,13 +184,13 @@ def _list_response(
     serialiser: RowSerialiser | None,
 ) -> HttpResponse:
     started = time.perf_counter()
-    query = resolve_search(resolve_patterns(query))
+    query = resolve_rank(resolve_search(resolve_patterns(query)))
     # first: its size tells the page query how to walk, and of few matches it keeps the page
     count = contact_count(query, keep=page_order(query, cursor))
     suggestions = search_suggestions(query.search) if asks_for_suggestions(query, count) else []
     fuzzy = not count.value and bool(suggestions)
     if fuzzy:  # nothing found: the page of the first search offered instead
-        query = replace(query, search=suggestions[0])
+        query = resolve_rank(replace(query, search=suggestions[0]))
         count = contact_count(query, keep=page_order(query, cursor))
     counted = time.perf_counter() - started
     offset = (query.page - 1) * query.page_size if query.page else 0

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 
+from typing import Any
+
 import pytest
+from django.db import connection
 from django.test import Client
 
-from crm.selectors import ranked
+from crm.selectors import count, ranked
 from tests.test_appuser_list import MakeContact, get, ids
 from tests.test_export import content
 
@@ -33,12 +36,15 @@ def named(make_contact: MakeContact) -> dict[int, str]:
     return {make_contact(**fields).pk: name for name, fields in CONTACTS}
 
 
-@pytest.fixture(params=["collected", "by tiers", "first tier first"])
+@pytest.fixture(params=["kept by the count", "collected", "by tiers", "first tier first"])
 def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Few matches are read once and sorted; many, tier by tier, the page first from the
-    tiers expected to hold enough rows and then, if they fall short, from every tier: all
-    of them, on the same rows."""
-    if request.param != "collected":
+    """Few matches are sorted by the count, which keeps the page's ids, or read once by the
+    page and sorted; many, tier by tier, the page first from the tiers expected to hold
+    enough rows and then, if they fall short, from every tier: all of them, on the same
+    rows."""
+    if request.param != "kept by the count":
+        monkeypatch.setattr(count, "KEEP_PAGE_IDS", 0)
+    if request.param not in ("kept by the count", "collected"):
         monkeypatch.setattr(ranked, "SMALL_RESULT", 0)
     if request.param == "first tier first":
         monkeypatch.setattr(ranked, "ENOUGH", 0)
@@ -86,6 +92,25 @@ def test_every_page_and_cursor_keeps_the_rank(api_client: Client, named: dict[in
     back = api_client.get(last["next"]).json()
     back = api_client.get(back["previous"]).json()
     assert [named[r["id"]] for r in back["results"]] == RANKED[4:6]
+
+
+def test_a_count_of_few_matches_keeps_the_ranked_page(
+    api_client: Client, named: dict[int, str]
+) -> None:
+    """The capped count that read every match sorts them by rank too (their tiers' sort
+    keys kept, crm/db/count.sql): the page reads its rows by id instead of by the search's
+    trigram index again, which was most of the time of a rare name's page."""
+    statements: list[str] = []
+
+    def record(execute: Any, sql: str, *args: Any) -> Any:
+        statements.append(sql)
+        return execute(sql, *args)
+
+    with connection.execute_wrapper(record):
+        page = get(api_client, {"search": "berg", "page_size": "3", "page": "2"})
+    assert [named[i] for i in ids(page)] == RANKED[3:6]
+    (read,) = [sql for sql in statements if "json_build_object" in sql]
+    assert "WHERE id IN (" in read
 
 
 def test_spellings_and_case_rank_alike(api_client: Client, make_contact: MakeContact) -> None:

@@ -5,6 +5,7 @@
 2. gather the facts: whether the columns the plan asks about have few distinct values, and
    the values that a substring filter on such a column matches (facts.py resolve_patterns),
    the search terms tested on the rows of the rest of the query (facts.py resolve_search),
+   the words that rank a search's matches (rank.py resolve_rank),
    then the count of the matches, exact or estimated (count.py contact_count), and the
    case variants of a case-insensitive filter (facts.py gather_facts);
 3. choose a plan: how the first sort key's range and every other range of rows is read, a
@@ -25,6 +26,7 @@ from crm.selectors.db import fetch_rows
 from crm.selectors.facts import resolve_patterns, resolve_search
 from crm.selectors.pages import Page, RowSerialiser, contact_page, page_order, page_sql
 from crm.selectors.plan import has_index
+from crm.selectors.rank import resolve_rank
 
 __all__ = [
     "Count",
@@ -39,5 +41,6 @@ __all__ = [
     "page_order",
     "page_sql",
     "resolve_patterns",
+    "resolve_rank",
     "resolve_search",
 ]

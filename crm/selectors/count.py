@@ -11,6 +11,7 @@ from typing import Any
 from crm.fields import EXACT_COUNT_LIMIT, RANK
 from crm.params import ListQuery, OrderKey
 from crm.selectors.db import connection, plan_rows
+from crm.selectors.rank import TIER_COLUMNS, source_sql
 from crm.sql import Binder, anywhere_sql, keyset_branches, order_sql, where_sql
 
 # A capped count that reads at most this many matches also sorts them and keeps the page's
@@ -85,7 +86,14 @@ def contact_count(query: ListQuery, keep: PageOrder | None = None) -> Count:
         db.execute(
             "SELECT n, exact, total, method, page_ids, path_cost "
             "FROM crm_count(%s, %s::text[], %s, %s, %s, %s, %s)",
-            [where, bind.params, cap, _estimable(query), *_page_sql(keep, bind), KEEP_PAGE_IDS],
+            [
+                where,
+                bind.params,
+                cap,
+                _estimable(query),
+                *_page_sql(query, keep, bind),
+                KEEP_PAGE_IDS,
+            ],
         )
         count = Count(*db.fetchone())
     if unfiltered and not count.exact:
@@ -93,21 +101,24 @@ def contact_count(query: ListQuery, keep: PageOrder | None = None) -> Count:
     return count
 
 
-def _page_sql(keep: PageOrder | None, bind: Binder) -> list[str | None]:
-    """crm_count()'s page_columns and page_ids_sql for `keep`: none for a ranked search,
-    whose rank only the page computes (crm/selectors/ranked.py)."""
-    if keep is None or keep.keys[0].field is RANK:
+def _page_sql(query: ListQuery, keep: PageOrder | None, bind: Binder) -> list[str | None]:
+    """crm_count()'s page_columns and page_ids_sql for `keep`: the columns of its order, by
+    which the kept matches `m` are sorted (a ranked search's rank from its tiers' columns)."""
+    if keep is None:
         return [None, None]
     after = "TRUE"
     if keep.after is not None:
         branches = keyset_branches(keep.keys, keep.after, bind)
         after = " OR ".join(f"({b.sql})" for b in branches) or "FALSE"
-    columns = ", ".join(dict.fromkeys(["id", *(k.field.column for k in keep.keys)]))
+    columns = ["id", *(k.field.column for k in keep.keys if k.field is not RANK)]
+    if keep.keys[0].field is RANK:
+        columns += TIER_COLUMNS
     ids = (
         f"SELECT coalesce((array_agg(id ORDER BY {order_sql(keep.keys)}) FILTER (WHERE {after}))"
-        f"[{keep.first + 1}:{keep.first + keep.rows}], '{{}}') FROM m crm_contactrow"
+        f"[{keep.first + 1}:{keep.first + keep.rows}], '{{}}') "
+        f"FROM {source_sql(query, bind, rows='m')}"
     )
-    return [columns, ids]
+    return [", ".join(dict.fromkeys(columns)), ids]
 
 
 def _search_estimate(query: ListQuery) -> Count | None:

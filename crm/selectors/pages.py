@@ -25,6 +25,7 @@ from crm.selectors.plan import (
     range_of_group,
 )
 from crm.selectors.ranges import RowRanges, first_key_rows
+from crm.selectors.rank import source_sql
 from crm.selectors.ranked import ranked_rows_sql
 from crm.selectors.strategies import collected_rows
 from crm.sql import (
@@ -159,7 +160,7 @@ def _rows_by_id(
     columns = ", ".join(k.field.column for k in keys)
     listed = ", ".join(bind(i, Kind.INTEGER) for i in ids) or "NULL"
     return (
-        f"SELECT {columns}, {row} FROM crm_contactrow WHERE id IN ({listed}) "
+        f"SELECT {columns}, {row} FROM {source_sql(query, bind)} WHERE id IN ({listed}) "
         f"AND {where_sql(query.filters, query.search, bind, rechecked=query.rechecked)} "
         f"ORDER BY {order_sql(keys)}"
     )
