@@ -495,6 +495,28 @@ def test_a_capped_count_that_would_scan_past_its_budget_is_the_samples_figure(
         assert db.fetchone() == (1, True, "capped")
 
 
+def test_a_trusted_estimate_within_the_cap_is_counted_without_a_sample(
+    make_contact: MakeContact,
+) -> None:
+    """crm_count()'s `known` estimate (a search term's, from its fields' statistics): at most
+    the cap, it goes straight to the capped count, which reads every row of a tiny table
+    once; without it the block sample (the whole tiny table) reads them first. Each read of
+    a row is counted by the sequence the filter advances."""
+    for _ in range(120):  # the sample is drawn when 100 or more are expected
+        make_contact()
+    with connection.cursor() as db:
+        db.execute("ANALYZE crm_contactrow")
+        db.execute("CREATE TEMPORARY SEQUENCE reads")
+        count = "SELECT n, exact FROM crm_count(%s, '{}', 10000, %s, NULL, NULL, 0, %s)"
+        reads = "(nextval('reads') IS NOT NULL)"  # the planner expects 99.5%
+        for estimable, known, expected in [(True, 120, 120), (False, None, 240)]:
+            db.execute("SELECT setval('reads', 1, false)")
+            db.execute(count, [reads, estimable, known])
+            assert db.fetchone() == (120, True)
+            db.execute("SELECT currval('reads')")
+            assert db.fetchone() == (expected,)
+
+
 @pytest.mark.parametrize(
     ("page", "rows", "has_more", "expected"),
     [

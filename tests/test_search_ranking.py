@@ -4,7 +4,6 @@ matches by tier, then by id, on every page, through cursors both ways, and in th
 from __future__ import annotations
 
 import json
-
 from typing import Any
 
 import pytest

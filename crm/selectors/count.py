@@ -15,8 +15,10 @@ from crm.selectors.rank import TIER_COLUMNS, source_sql
 from crm.sql import Binder, anywhere_sql, keyset_branches, order_sql, where_sql
 
 # A capped count that reads at most this many matches also sorts them and keeps the page's
-# ids (crm/db/count.sql): as many as a page collects and sorts (plan.SMALL_RESULT).
-KEEP_PAGE_IDS = 5_000
+# ids (crm/db/count.sql): every match it counted exactly. Sorting 5,000-10,000 kept ids
+# costs the count 1-3 ms; reading them again cost the page 7-14 ms (a search of a rare
+# name at 3M, by rank or by another key: `search=Stoeckl`, 6,789 matches, 35 -> 21 ms).
+KEEP_PAGE_IDS = EXACT_COUNT_LIMIT
 
 
 @dataclass(frozen=True)
@@ -79,21 +81,16 @@ def contact_count(query: ListQuery, keep: PageOrder | None = None) -> Count:
     kept = _table_size.get("count") if unfiltered else None
     if kept and time.monotonic() < kept[0] + TABLE_SIZE_TTL:
         return kept[1]
-    estimate = _search_estimate(query) if cap is not None else None
-    if estimate is not None:
-        return estimate
+    known = _search_estimate(query) if cap is not None else None
+    if known is not None and known > 3 * EXACT_COUNT_LIMIT:  # as crm_count() trusts one
+        return Count(known, False, table_total(), "planner")  # column's statistics
+    columns, ids = _page_sql(query, keep, bind)
+    estimable = _estimable(query) or known is not None
     with connection.cursor() as db:
         db.execute(
             "SELECT n, exact, total, method, page_ids, path_cost "
-            "FROM crm_count(%s, %s::text[], %s, %s, %s, %s, %s)",
-            [
-                where,
-                bind.params,
-                cap,
-                _estimable(query),
-                *_page_sql(query, keep, bind),
-                KEEP_PAGE_IDS,
-            ],
+            "FROM crm_count(%s, %s::text[], %s, %s, %s, %s, %s, %s)",
+            [where, bind.params, cap, estimable, columns, ids, KEEP_PAGE_IDS, known],
         )
         count = Count(*db.fetchone())
     if unfiltered and not count.exact:
@@ -121,23 +118,22 @@ def _page_sql(query: ListQuery, keep: PageOrder | None, bind: Binder) -> list[st
     return [", ".join(dict.fromkeys(columns)), ids]
 
 
-def _search_estimate(query: ListQuery) -> Count | None:
-    """For a search of one term and nothing else, the planner's figure if it is big.
+def _search_estimate(query: ListQuery) -> int | None:
+    """For a search of one term and nothing else, the planner's estimate of its matches.
 
     search_text's statistics are blind to a term (`search=yilmaz`: 300 expected, 49,397
     match), but the term is in search_text exactly when it is in one of the searched fields'
     folds, whose statistics (crm/db/indexes.sql) the planner sums: within 1-4% of the truth for
     eleven terms matching 30,000 to 2 million contacts at 3M, in 0.5 ms where the block
-    sample took 3 ms. Several terms (their matches correlate) and smaller results keep the
-    sample and the capped count."""
+    sample took 3 ms. Below that it errs high: 0.9 to 2.6 times the truth for 20 names of
+    1,700 to 50,000 matches, so one at most the cap is one the capped count finds without a
+    block sample first (crm/db/count.sql). Several terms (their matches correlate) keep the
+    sample."""
     if len(query.search) != 1 or query.filters:
         return None
     bind = Binder()
     anywhere = anywhere_sql(query.search[0], bind)
-    rows = plan_rows(f"SELECT 1 FROM crm_contactrow WHERE {anywhere}", bind.params)
-    if rows <= 3 * EXACT_COUNT_LIMIT:  # as crm_count() trusts one column's statistics
-        return None
-    return Count(rows, False, table_total(), "planner")
+    return plan_rows(f"SELECT 1 FROM crm_contactrow WHERE {anywhere}", bind.params)
 
 
 def table_total() -> int:
