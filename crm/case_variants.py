@@ -40,6 +40,13 @@ def variants_by_upper() -> Variants | None:
 Cuts = list[tuple[str, str | None]]  # (low, high) ranges; (value, None): equal to it
 
 
+def exact_prefix_range(prefix: str) -> Cuts | None:
+    """[(low, high)]: the one range holding every string that starts with `prefix` itself
+    (`startswith`, case and all); None when ranges cannot do it."""
+    ordered = variants_by_upper() is not None
+    return ranges_of({} if ordered else None, prefix)
+
+
 def prefix_ranges(prefix: str, *, whole: bool = False, descending: bool = False) -> Cuts | None:
     """[(low, high)] ranges in sort order whose union holds every string s with upper(s)
     starting with upper(prefix), or equal to it if `whole` ((low, None): s = low, when all
@@ -62,7 +69,12 @@ def ranges_of(
     starts = sorted(("".join(p) for p in product(*choices)), reverse=descending)
     if whole and len(choices) == len(prefix):
         return [(s, None) for s in starts]
-    return [(s, s[:-1] + chr(ord(s[-1]) + 1)) for s in starts]
+    return [(s, s[:-1] + _next_character(s[-1])) for s in starts]
+
+
+def _next_character(c: str) -> str:
+    """The character after `c` in code point order that UTF-8 can encode (no surrogate)."""
+    return "\ue000" if c == "\ud7ff" else chr(ord(c) + 1)
 
 
 def all_equalities(cuts: Cuts | None) -> bool:

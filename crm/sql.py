@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from crm.case_variants import prefix_ranges
+from crm.case_variants import exact_prefix_range, prefix_ranges
 from crm.db import fold_trigram_columns
 from crm.fields import FIELDS, SEARCH_FIELDS, SUBSTRING_LOOKUPS, Field, Kind
 from crm.params import Filter, OrderKey
@@ -84,6 +84,8 @@ def filter_sql(f: Filter, bind: Binder, *, ranges: bool = True) -> str:
         return f"{column} BETWEEN {bind(f.value[0], kind)} AND {bind(f.value[1], kind)}"
     if lookup in ("iexact", "istartswith"):
         return _case_insensitive_sql(f, bind, ranges=ranges)
+    if lookup == "startswith":
+        return _prefix_sql(column, f.value, bind)
     if lookup == "year":
         return _year_sql(column, kind, f.value, bind)
     if lookup in ("month", "day"):
@@ -135,6 +137,21 @@ def _case_insensitive_sql(f: Filter, bind: Binder, *, ranges: bool) -> str:
         return match
     either = " OR ".join(f"({cut_sql(column, low, high, bind)})" for low, high in cuts)
     return f"{match} AND ({either})"
+
+
+def _prefix_sql(column: str, value: str, bind: Binder) -> str:
+    """LIKE the prefix, and, when the database orders text by code point, the same as a
+    range of the column: redundant, but an index path on any server. PostgreSQL 15 takes
+    LIKE's prefix for an index range only under the C collation, not under C.UTF-8 (a stock
+    Debian cluster's), where PostgreSQL 18 does: `address__city_code__startswith=12&
+    ordering=address__city_code,last_name` read the whole (address_city_code, id) index
+    there for the 2,501 rows of its window (3.1 s at 3M)."""
+    match = like_match_sql(column, "startswith", value, bind)
+    cuts = exact_prefix_range(value)
+    if not cuts:
+        return match
+    ((low, high),) = cuts
+    return f"{match} AND {cut_sql(column, low, high, bind)}"
 
 
 def cut_sql(column: str, low: str, high: str | None, bind: Binder) -> str:

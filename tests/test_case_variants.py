@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from crm import case_variants
-from crm.case_variants import MAX_RANGES, prefix_ranges
+from crm.case_variants import MAX_RANGES, exact_prefix_range, prefix_ranges
 
 pytestmark = pytest.mark.django_db
 
@@ -46,6 +46,14 @@ def test_no_ranges_for_nothing_or_without_code_point_order() -> None:
     assert prefix_ranges("") is None
     case_variants._cache[connection.settings_dict["NAME"]] = None  # as on a linguistic collation
     assert prefix_ranges("m") is None
+
+
+def test_a_prefix_itself_is_one_range_up_to_the_next_encodable_character() -> None:
+    assert exact_prefix_range("Mü") == [("Mü", "Mý")]
+    assert exact_prefix_range("a\ud7ff") == [("a\ud7ff", "a\ue000")]  # no surrogate
+    assert exact_prefix_range("") is None
+    case_variants._cache[connection.settings_dict["NAME"]] = None  # as on a linguistic collation
+    assert exact_prefix_range("m") is None
 
 
 def test_the_table_groups_exactly_the_characters_with_the_same_upper() -> None:
