@@ -113,7 +113,11 @@ def _is_equality(f: Filter, facts: Facts) -> bool:
 def case_cuts(query: ListQuery, head: OrderKey, facts: Facts) -> Cuts | None:
     """The ranges of a case-insensitive prefix filter on the first sort key, in sort order
     (crm/case_variants.py)."""
-    found = [f for f in query.filters if f.field == head.field and f.lookup in CASE_LOOKUPS]
+    found = [
+        f
+        for f in query.filters
+        if f.field == head.field and f.lookup in CASE_LOOKUPS and f.matching is None
+    ]
     if not found:
         return None
     return ranges_of(facts.variants, found[0].value, whole=found[0].lookup == "iexact",
