@@ -78,6 +78,7 @@ def test_an_address_shared_by_several_contacts_updates_each_and_a_move_follows(
 
 def test_check_readmodel_reports_each_difference_and_repairs_them(make_contact, capsys):
     kept, changed, lost = make_contact(), make_contact(points=3), make_contact()
+    stale = make_contact(last_name="Öztürk")
     ghost = kept.pk + 1000
     with connection.cursor() as cursor:  # the read model written behind the triggers' back
         cursor.execute(
@@ -85,12 +86,15 @@ def test_check_readmodel_reports_each_difference_and_repairs_them(make_contact, 
             [changed.pk],
         )
         cursor.execute("DELETE FROM crm_contactrow WHERE id = %s", [lost.pk])
+        cursor.execute("ALTER TABLE crm_contactrow DISABLE TRIGGER crm_contactrow_keys_update")
+        cursor.execute("UPDATE crm_contactrow SET last_name_key = 'x' WHERE id = %s", [stale.pk])
+        cursor.execute("ALTER TABLE crm_contactrow ENABLE TRIGGER crm_contactrow_keys_update")
         cursor.execute(
             "CREATE TEMPORARY TABLE ghost AS SELECT * FROM crm_contactrow WHERE id = %s",
             [kept.pk],
         )
         cursor.execute("UPDATE ghost SET id = %s", [ghost])
-        columns = ", ".join(COLUMNS)  # not the generated sort keys
+        columns = ", ".join(COLUMNS)  # (the insert's trigger writes the sort keys)
         cursor.execute(f"INSERT INTO crm_contactrow ({columns}) SELECT {columns} FROM ghost")  # noqa: S608
     with pytest.raises(SystemExit):
         call_command("check_readmodel")
@@ -98,7 +102,8 @@ def test_check_readmodel_reports_each_difference_and_repairs_them(make_contact, 
     assert f"contact {changed.pk}: relationship_points, search_text differ" in out
     assert f"contact {lost.pk}: missing from the read model" in out
     assert f"contact {ghost}: in the read model but not in the source tables" in out
-    assert "3 differing row(s) found" in out
+    assert f"contact {stale.pk}: sort_keys differ" in out
+    assert "4 differing row(s) found" in out
 
     call_command("check_readmodel", "--repair", "--batch", "2")
     assert list(differences()) == []

@@ -182,3 +182,15 @@ def list_rows(sql: str) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql)
         return cursor.fetchall()
+
+
+def test_its_sort_keys_match_the_database_definition() -> None:
+    seed(800)
+    mismatches = scalar(
+        "SELECT count(*) FROM crm_contactrow"
+        " WHERE first_name_key IS DISTINCT FROM crm_sort_key(first_name)"
+        " OR last_name_key IS DISTINCT FROM crm_sort_key(last_name)"
+        " OR address_street_key IS DISTINCT FROM crm_sort_key(address_street)"
+        " OR address_city_key IS DISTINCT FROM crm_sort_key(address_city)"
+    )
+    assert mismatches == 0

@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
+from crm.readmodel import sync_now
 from tests.test_appuser_list import MakeContact, get, ids
 
 pytestmark = pytest.mark.django_db
@@ -105,3 +106,36 @@ def test_filters_on_a_name_sorted_by_it(
         found = ids(get(api_client, {**params, "ordering": ordering}))
         assert [by_name[i] for i in found] == order
     assert sorted(by_name[i] for i in ids(get(api_client, params))) == sorted(expected)
+
+
+KEYS_SQL = (
+    "SELECT first_name_key, last_name_key, address_street_key, address_city_key"
+    " FROM crm_contactrow WHERE id = %s"
+)
+
+
+def _keys(contact_id: int) -> tuple[str, ...]:
+    with connection.cursor() as cursor:
+        cursor.execute(KEYS_SQL, [contact_id])
+        return tuple(cursor.fetchone())
+
+
+def _expected(*values: str) -> tuple[str, ...]:
+    return tuple(_scalar("SELECT crm_sort_key(%s)", [v]) for v in values)
+
+
+def test_the_keys_follow_every_write_of_a_name(make_contact: MakeContact) -> None:
+    """The keys are kept by a trigger on the read row (schema.sql), not computed by the
+    callers: a new contact, a renamed one, a moved address and a key written by hand."""
+    contact = make_contact(first_name="Jörg", last_name="Öztürk", street="Gasse", city="Wien")
+    sync_now()
+    assert _keys(contact.pk) == _expected("Jörg", "Öztürk", "Gasse", "Wien")
+    contact.last_name = "Mueller"
+    contact.save()
+    contact.address.street, contact.address.city = "Äußere Straße", "Ünye"
+    contact.address.save()
+    sync_now()
+    assert _keys(contact.pk) == _expected("Jörg", "Mueller", "Äußere Straße", "Ünye")
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE crm_contactrow SET last_name_key = 'a' WHERE id = %s", [contact.pk])
+    assert _keys(contact.pk) == _expected("Jörg", "Mueller", "Äußere Straße", "Ünye")

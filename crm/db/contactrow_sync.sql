@@ -164,7 +164,11 @@ BEGIN
         relationship_points = EXCLUDED.relationship_points,
         relationship_created = EXCLUDED.relationship_created,
         relationship_last_activity = EXCLUDED.relationship_last_activity,
-        search_text = EXCLUDED.search_text;
+        search_text = EXCLUDED.search_text,
+        -- (EXCLUDED holds the keys the insert's trigger computed, schema.sql)
+        first_name_key = EXCLUDED.first_name_key, last_name_key = EXCLUDED.last_name_key,
+        address_street_key = EXCLUDED.address_street_key,
+        address_city_key = EXCLUDED.address_city_key;
 END $$;
 
 CREATE OR REPLACE FUNCTION crm_touch_last_updated() RETURNS trigger LANGUAGE plpgsql AS $$
