@@ -18,6 +18,8 @@ SALT = "crm.cursor.v1"
 class Cursor:
     values: list[Any]  # one per ordering key, the last being id
     backwards: bool  # True: the page before the boundary row (a `previous` link)
+    # the first page's estimated count, for the pages that follow (crm/views.py says why)
+    estimate: list[Any] | None = None
 
 
 def _plain(value: Any) -> Any:
@@ -29,8 +31,16 @@ def _signature(keys: list[OrderKey]) -> list[str]:
     return [("-" if k.descending else "") + k.field.name for k in keys]
 
 
-def encode_cursor(keys: list[OrderKey], values: list[Any], *, backwards: bool) -> str:
+def encode_cursor(
+    keys: list[OrderKey],
+    values: list[Any],
+    *,
+    backwards: bool,
+    estimate: list[Any] | None = None,
+) -> str:
     payload = {"o": _signature(keys), "v": [_plain(v) for v in values], "b": backwards}
+    if estimate is not None:
+        payload["e"] = estimate
     return signing.dumps(payload, salt=SALT, compress=True)
 
 
@@ -46,4 +56,5 @@ def decode_cursor(raw: str, keys: list[OrderKey]) -> Cursor:
         None if v is None else parse_scalar(k.field, str(v))
         for k, v in zip(keys, payload["v"], strict=True)
     ]
-    return Cursor(values, bool(payload.get("b")))
+    estimate = payload.get("e")
+    return Cursor(values, bool(payload.get("b")), estimate if isinstance(estimate, list) else None)

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 import orjson
 import pytest
@@ -457,6 +457,40 @@ def test_counts_exact_and_estimated(api_client: Client, make_contact: MakeContac
     assert (body["count"], body["count_exact"]) == (6, True)
     body = get(api_client, {"first_name": "Nobody"}).json()  # below the limit: exact
     assert (body["count"], body["count_exact"]) == (0, True)
+
+
+def _next(client: Client, response: Any, **changes: str) -> Any:
+    """The `next` link's page, with query parameters changed."""
+    query = dict(parse_qsl(urlsplit(response.json()["next"]).query)) | changes
+    return get(client, query)
+
+
+def test_an_estimated_count_is_carried_by_the_cursors_an_exact_one_is_not(
+    api_client: Client, make_contact: MakeContact, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An estimate is made once, on the first page, for the query it was made for; an exact
+    count is made again on every page, so that a write shows (crm/views.py)."""
+    for _ in range(8):
+        make_contact(first_name="Anna")
+    first = get(api_client, {"first_name": "Anna", "page_size": 2})
+    assert (first.json()["count"], first.json()["count_exact"]) == (8, True)
+    make_contact(first_name="Anna")
+    assert _next(api_client, first).json()["count"] == 9
+
+    monkeypatch.setattr("crm.selectors.count.EXACT_COUNT_LIMIT", 3)
+    first = get(api_client, {"first_name": "Anna", "page_size": 2})
+    assert first.json()["count_exact"] is False
+    second = _next(api_client, first)
+    assert second.json()["count"] == first.json()["count"]
+    assert second.json()["count_exact"] is False
+    made = _count_method(first)
+    assert _count_method(second) == _count_method(_next(api_client, second)) == made + ", carried"
+    other = _next(api_client, first, gender="M")  # the cursor sent with another query
+    assert "carried" not in _count_method(other) and other.json()["count"] == 0
+
+
+def _count_method(response: Any) -> str:
+    return re.search(r'count;dur=[\d.]+;desc="([^"]+)"', response["Server-Timing"])[1]
 
 
 def test_count_is_exact_up_to_the_limit_whatever_the_planner_expects(
