@@ -162,7 +162,7 @@ def cut_sql(column: str, low: str, high: str | None, bind: Binder) -> str:
     return f"{column} >= {bind(low, Kind.TEXT)} AND {column} < {bind(high, Kind.TEXT)}"
 
 
-def _has_trigram(value: str, *, at_end: bool = False) -> bool:
+def has_trigram(value: str, *, at_end: bool = False) -> bool:
     """Whether pg_trgm finds a trigram in the pattern: it splits words at anything that is
     not a letter or a digit, and inside a %...% pattern a word needs three characters; at
     the end of the text (a `%value` pattern), where it pads the word with a space, two."""
@@ -199,7 +199,7 @@ def _like_sql(column: str, lookup: str, value: str, bind: Binder) -> str:
     # (`customer_id__icontains=99999`: 2.7 s at 3M). A pattern without a trigram made the
     # trigram index return every row to recheck (`street__icontains=qq`: 7 s at 3M, where a
     # scan takes 1.4 s), so it gets none.
-    if column in SEARCHED_COLUMNS and _has_trigram(value):
+    if column in SEARCHED_COLUMNS and has_trigram(value):
         # search_text is stored: its recheck is cheaper than computing the column's fold
         # for every candidate (`customer_id__contains=954&first_name__icontains=ria`: 22 ms
         # for the count through search_text, 68 through the two folds)
@@ -209,14 +209,14 @@ def _like_sql(column: str, lookup: str, value: str, bind: Binder) -> str:
     # `phone_number__endswith=01` (1% of the rows) had no index path through search_text,
     # and was tested on 1.9 million rows with `address__street__contains=stra` (0.5 s).
     own_fold = column in FOLD_INDEXED_COLUMNS
-    if not (own_fold and _has_trigram(value, at_end=lookup.endswith("endswith"))):
+    if not (own_fold and has_trigram(value, at_end=lookup.endswith("endswith"))):
         return match
     folded = _like_pattern(lookup, value.lower())
     return f"{match} AND crm_fold({column}) LIKE {bind(folded, Kind.TEXT)}"
 
 
 def search_sql(term: str, bind: Binder, *, indexed: bool = True) -> str:
-    if not (indexed and _has_trigram(term)):
+    if not (indexed and has_trigram(term)):
         # A term without a trigram (`am`, `서준`) made search_text's trigram index return
         # every row to recheck: 2.8 s at 3M for `address__country__endswith=HU&search=서준`.
         # regexp_like() is the same test, which no trigram index serves, so the planner takes
