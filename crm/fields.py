@@ -63,8 +63,9 @@ _T, _I, _D, _DT = Kind.TEXT, Kind.INTEGER, Kind.DATE, Kind.DATETIME
 
 
 def _sorted_by_key(name: str, column: str) -> Field:
-    """A text field that sorts in dictionary order, by the generated column `<column>_key`
-    (crm_sort_key(), crm/db/schema.sql): `Müller` among the Mue..., `de Vries` among the D's."""
+    """A text field that sorts in dictionary order, by the column `<column>_key` that a
+    trigger keeps (crm_sort_key(), crm/db/schema.sql): `Müller` among the Mue..., `de Vries`
+    among the D's."""
     key = Field(f"{column}_key", f"{column}_key", _T, key_of=name)
     return Field(name, column, _T, sort_key=key)
 

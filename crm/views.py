@@ -119,28 +119,25 @@ def _cursor_links(
 # (survey, seed 7373: the cursor pages' counts 4.1 of their 12 s). An exact count is made
 # on every page, so that a write shows in the next page's count. The estimate is used only
 # by the query it was made for (its filters and search: a cursor may be sent with others).
-CARRIED = ", carried"  # appended to the count's method in Server-Timing
-
-
 def _fingerprint(query: ListQuery) -> str:
-    made_of = [[(f.field.name, f.lookup, f.value) for f in query.filters], query.search]
-    return hashlib.sha256(repr(made_of).encode()).hexdigest()[:16]
+    filters = sorted(repr((f.field.name, f.lookup, f.value)) for f in query.filters)
+    return hashlib.sha256(repr([filters, query.search]).encode()).hexdigest()[:16]
 
 
 def _carry(query: ListQuery, count: Count) -> list[Any] | None:
     if count.exact:
         return None
-    method = count.method.removesuffix(CARRIED)
-    return [_fingerprint(query), count.value, count.total, method, count.path_cost]
+    return [_fingerprint(query), count.value, count.total, count.method, count.path_cost]
 
 
 def _carried_count(query: ListQuery, cursor: Cursor | None) -> Count | None:
-    if cursor is None or query.count_exact or not cursor.estimate:
+    estimate = cursor.estimate if cursor else None
+    if query.count_exact or not estimate or len(estimate) != 5:
         return None
-    fingerprint, value, total, method, path_cost = cursor.estimate
+    fingerprint, value, total, method, path_cost = estimate
     if fingerprint != _fingerprint(query):
         return None
-    return Count(value, False, total, method + CARRIED, path_cost=path_cost)
+    return Count(value, False, total, method, path_cost=path_cost, carried=True)
 
 
 def _body(
@@ -247,5 +244,6 @@ def _list_response(
     started = time.perf_counter()
     body = _body(query, page, count, links, [" ".join(s) for s in suggestions], fuzzy=fuzzy)
     page.timings["serialize"] = time.perf_counter() - started
-    timing = _server_timing(page.timings, {"count": count.method})
+    method = count.method + (", carried" if count.carried else "")
+    timing = _server_timing(page.timings, {"count": method})
     return raw_json_response(body, headers={"Server-Timing": timing})

@@ -490,7 +490,9 @@ def test_an_estimated_count_is_carried_by_the_cursors_an_exact_one_is_not(
 
 
 def _count_method(response: Any) -> str:
-    return re.search(r'count;dur=[\d.]+;desc="([^"]+)"', response["Server-Timing"])[1]
+    found = re.search(r'count;dur=[\d.]+;desc="([^"]+)"', response["Server-Timing"])
+    assert found, response["Server-Timing"]
+    return found[1]
 
 
 def test_count_is_exact_up_to_the_limit_whatever_the_planner_expects(

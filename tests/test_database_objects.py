@@ -5,12 +5,16 @@ of an older definition, none missing)."""
 from __future__ import annotations
 
 import re
+from importlib import import_module
+from typing import Any
 
 import pytest
 from django.db import connection
 
 from crm.db import FILES, index_definitions, read, statistics_definitions
 from crm.fields import FIELDS, Kind
+from crm.readmodel import sync_now
+from tests.test_appuser_list import MakeContact
 
 pytestmark = pytest.mark.django_db
 
@@ -74,3 +78,45 @@ def test_every_expression_a_filter_compares_has_statistics() -> None:
             assert f"EXTRACT(month FROM {utc}), EXTRACT(day FROM {utc})" in defined, f.name
         if f.kind is Kind.DATE:
             assert f"EXTRACT(month FROM {f.column}), EXTRACT(day FROM {f.column})" in defined
+
+
+KEY_COLUMNS = ("first_name", "last_name", "address_street", "address_city")
+WRONG_KEYS = " OR ".join(f"{c}_key IS DISTINCT FROM crm_sort_key({c})" for c in KEY_COLUMNS)
+
+
+def _drop_keys(cursor: Any) -> None:
+    for c in KEY_COLUMNS:  # (with their indexes and the trigger that names them)
+        cursor.execute(f"ALTER TABLE crm_contactrow DROP COLUMN {c}_key CASCADE")
+
+
+@pytest.mark.parametrize("keys_were", ["generated", "absent"])
+def test_the_last_migration_brings_any_earlier_database_to_the_files(
+    make_contact: MakeContact, keys_were: str
+) -> None:
+    """Migrations from 0009 on apply the current files to databases whose sort keys were
+    generated columns (0008 to 0016), and from 0002 to ones that had none yet (before 0008):
+    either way they end as the trigger's plain columns, every key filled (migration 0017)."""
+    contact = make_contact(last_name="Öztürk", city="Zürich")
+    sync_now()
+    with connection.cursor() as cursor:
+        _drop_keys(cursor)
+        if keys_were == "generated":
+            for c in KEY_COLUMNS:
+                cursor.execute(
+                    f'ALTER TABLE crm_contactrow ADD COLUMN {c}_key text COLLATE "C" '
+                    f"GENERATED ALWAYS AS (crm_sort_key({c})) STORED"
+                )
+        cursor.execute(
+            import_module("crm.migrations.0017_sort_keys_by_trigger").Migration.operations[0].sql
+        )
+        cursor.execute(
+            "SELECT count(*) FROM pg_attribute WHERE attrelid = 'crm_contactrow'::regclass"
+            " AND attname LIKE '%%\\_key' AND attgenerated <> ''"
+        )
+        assert cursor.fetchone()[0] == 0
+        cursor.execute(f"SELECT count(*) FROM crm_contactrow WHERE {WRONG_KEYS}")  # noqa: S608
+        assert cursor.fetchone()[0] == 0
+        cursor.execute("UPDATE crm_contactrow SET last_name = 'Ünal' WHERE id = %s", [contact.pk])
+        cursor.execute("SELECT last_name_key FROM crm_contactrow WHERE id = %s", [contact.pk])
+        assert cursor.fetchone()[0] == "uenal\x01Ünal"
+    test_the_read_models_indexes_are_the_files()

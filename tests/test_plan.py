@@ -354,6 +354,8 @@ def test_a_search_sorted_by_a_searched_field_of_few_values_is_split() -> None:
     assert first_key_reader("search=müller&ordering=last_name,first_name") is Reader.PLAIN
     short = "search=am&ordering=-address__street"  # no trigram: its other fields are a scan
     assert first_key_reader(short, few={"address_street_key": True}) is Reader.PLAIN
+    digraph = "search=Müe&ordering=last_name"  # also spelt `mu` (crm_search_spellings())
+    assert first_key_reader(digraph, few={"last_name_key": True}) is Reader.PLAIN
     assert first_key_reader("search=müller&ordering=gender") is Reader.PLAIN  # not searched
 
 

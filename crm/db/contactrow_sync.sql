@@ -52,7 +52,11 @@ BEGIN
         address_street_number = EXCLUDED.address_street_number,
         address_city_code = EXCLUDED.address_city_code,
         address_city = EXCLUDED.address_city, address_country = EXCLUDED.address_country,
-        search_text = EXCLUDED.search_text;  -- the relationship's columns are its trigger's
+        search_text = EXCLUDED.search_text,  -- the relationship's columns are its trigger's
+        -- (EXCLUDED holds the keys the insert's trigger computed, schema.sql)
+        first_name_key = EXCLUDED.first_name_key, last_name_key = EXCLUDED.last_name_key,
+        address_street_key = EXCLUDED.address_street_key,
+        address_city_key = EXCLUDED.address_city_key;
 END $$;
 
 CREATE OR REPLACE FUNCTION crm_appuser_sync() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -106,6 +106,13 @@ ALTER TABLE crm_contactrow
     ADD COLUMN IF NOT EXISTS last_name_key text COLLATE "C",
     ADD COLUMN IF NOT EXISTS address_street_key text COLLATE "C",
     ADD COLUMN IF NOT EXISTS address_city_key text COLLATE "C";
+-- (a database from before migration 0017 has them generated: plain columns now, their
+-- values kept; a BEFORE trigger's WHEN may not name a generated column)
+ALTER TABLE crm_contactrow
+    ALTER COLUMN first_name_key DROP EXPRESSION IF EXISTS,
+    ALTER COLUMN last_name_key DROP EXPRESSION IF EXISTS,
+    ALTER COLUMN address_street_key DROP EXPRESSION IF EXISTS,
+    ALTER COLUMN address_city_key DROP EXPRESSION IF EXISTS;
 
 CREATE OR REPLACE FUNCTION crm_contactrow_keys() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -34,6 +34,8 @@ class Count:
     # the planner's cost of reading every match by the filter's own access path, which the
     # page's fallback pays when a walk of the sort key's index falls short (plan.walk_budget)
     path_cost: float | None = None
+    # made by the first page and carried by the cursor to this one (crm/views.py)
+    carried: bool = False
 
 
 @dataclass(frozen=True)

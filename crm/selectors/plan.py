@@ -17,7 +17,7 @@ from crm.case_variants import Cuts, Variants, all_equalities, ranges_of
 from crm.fields import ORDER_INDEXES, SEARCH_FIELDS, SUBSTRING_LOOKUPS, Kind
 from crm.params import Filter, ListQuery, OrderKey
 from crm.selectors.count import PLANNER_LOOKUPS, Count
-from crm.sql import has_trigram
+from crm.sql import term_has_trigram
 
 
 @dataclass(frozen=True)
@@ -323,7 +323,7 @@ def splits_search(query: ListQuery, keys: list[OrderKey], facts: Facts) -> bool:
     return (
         _searches_the_key(query, keys)
         and facts.few_values[keys[0].field.column]
-        and all(has_trigram(term) for term in query.search)
+        and all(term_has_trigram(term) for term in query.search)
     )
 
 
