@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -194,3 +197,15 @@ def test_its_sort_keys_match_the_database_definition() -> None:
         " OR address_city_key IS DISTINCT FROM crm_sort_key(address_city)"
     )
     assert mismatches == 0
+
+
+def test_its_recorded_timing_has_the_phases_and_the_sizes_on_disk(
+    tmp_path: Path, settings: Any
+) -> None:
+    settings.DATA_DIR = tmp_path
+    call_command("seed", users=500, as_of=AS_OF_TS, truncate=True, record_timing=True)
+    record = json.loads((tmp_path / "seed-timing.json").read_text())
+    assert record["contacts"] == "500"
+    assert record["generate and insert rows (s)"] >= 0
+    heap, indexes = record["read model table (MB)"], record["read model indexes (MB)"]
+    assert 0 <= heap < indexes < record["the app's tables with their indexes (MB)"]

@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
 
 from crm.seeding import Progress, SeedError, seed
 
@@ -123,5 +124,28 @@ def _record_timing(users: int, stages: dict[str, float]) -> None:
         **phases,
         "peak RSS of the seed command (MB)": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         // 1024,
+        **_sizes(),
     }
     (settings.DATA_DIR / "seed-timing.json").write_text(json.dumps(record, indent=2))
+
+
+# What the seeded tables take on disk: the read model's heap against its indexes, the price
+# of its index paths (crm/db/indexes.sql says what each one serves).
+SIZES_SQL = """
+SELECT pg_relation_size('crm_contactrow'), pg_indexes_size('crm_contactrow'),
+       sum(pg_total_relation_size(c.oid))
+  FROM pg_class c
+ WHERE c.relkind = 'r' AND c.relname LIKE 'crm\\_%'
+"""
+
+
+def _sizes() -> dict[str, int]:
+    with connection.cursor() as cursor:
+        cursor.execute(SIZES_SQL)
+        heap, indexes, total = cursor.fetchone()
+    mb = 1024 * 1024
+    return {
+        "read model table (MB)": heap // mb,
+        "read model indexes (MB)": indexes // mb,
+        "the app's tables with their indexes (MB)": int(total) // mb,
+    }
