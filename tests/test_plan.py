@@ -110,13 +110,18 @@ def test_calendar_parts_are_month_and_day_filters_on_a_date_first_key_followed_b
 
 
 def test_a_common_term_is_tested_on_the_rows_that_cost_far_less_by_an_index() -> None:
-    # `hauptstraße` (580,000 candidates at 3M) with one street number (a cost of 287)
-    assert plan.rechecks_term(580_000, 287, rest_indexed=True)
-    assert not plan.rechecks_term(580_000, 287, rest_indexed=False)  # a scan: every row
+    # `hauptstraße` (580,000 candidates at 3M) with one street number (a cost of 287 for
+    # 11,900 rows)
+    assert plan.rechecks_term(580_000, 287, 11_900, rest_indexed=True)
+    assert not plan.rechecks_term(580_000, 287, 11_900, rest_indexed=False)  # a scan
     # `thomas` (105,000) with a street number's prefix and more (109,000): its bitmap
-    assert not plan.rechecks_term(105_000, 109_000, rest_indexed=True)
-    assert plan.rechecks_term(580_000, 45_000, rest_indexed=True)  # 13 times
-    assert not plan.rechecks_term(plan.RECHECK_FROM - 1, 10, rest_indexed=True)  # cheap bitmap
+    assert not plan.rechecks_term(105_000, 109_000, 601, rest_indexed=True)
+    assert plan.rechecks_term(580_000, 45_000, 2_000, rest_indexed=True)  # 12 times
+    assert not plan.rechecks_term(plan.RECHECK_FROM - 1, 10, 10, rest_indexed=True)  # cheap
+    # `berlin` (405,000 candidates) on the 1.46 million men, cheap to read (32,000) but each
+    # tested; `schulstraße` (223,000) on 117,000 Marias (2,700)
+    assert not plan.rechecks_term(405_000, 32_000, 1_460_000, rest_indexed=True)
+    assert plan.rechecks_term(223_000, 2_700, 117_000, rest_indexed=True)
 
 
 # --- walk_budget ---------------------------------------------------------------------------

@@ -172,7 +172,7 @@ def resolve_search(query: ListQuery) -> ListQuery:
     filters = where_sql(query.filters, [], bind)
     if len(terms) == 1:
         rest = plan_nodes_each([f"SELECT 1 FROM crm_contactrow WHERE {filters}"], bind.params)
-        if not rechecks_term(table_total(), rest[0]["Total Cost"], _by_index(rest[0])):
+        if not rechecks_term(table_total(), *_rest_size(rest[0])):
             return query
     candidates = term_candidates(terms)
     common = {t: rows for t, rows in zip(terms, candidates, strict=True) if rows >= RECHECK_FROM}
@@ -187,7 +187,7 @@ def resolve_search(query: ListQuery) -> ListQuery:
     rechecked = frozenset(
         t
         for (t, rows), other in zip(common.items(), rest, strict=True)
-        if rechecks_term(rows, other["Total Cost"], _by_index(other))
+        if rechecks_term(rows, *_rest_size(other))
     )
     return replace(query, rechecked=rechecked)
 
@@ -209,6 +209,11 @@ def term_candidates(terms: list[str]) -> list[int]:
         rows = plan_rows_each(selects, bind.params)
         _candidates.update((t, (now, n)) for t, n in zip(stale, rows, strict=True))
     return [_candidates[t][1] for t in terms]
+
+
+def _rest_size(node: Any) -> tuple[float, int, bool]:
+    """A plan's cost, rows and whether it reads them by an index (for rechecks_term)."""
+    return node["Total Cost"], int(node["Plan Rows"]), _by_index(node)
 
 
 def _by_index(node: Any) -> bool:
