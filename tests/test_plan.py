@@ -138,6 +138,16 @@ def test_without_a_filter_the_index_is_read_plainly() -> None:
     assert budget("ordering=phone_number") is None
 
 
+def test_an_index_of_the_order_alone_is_walked_with_a_budget() -> None:
+    """(city, postal code, id) gives the order but holds no filter: its walk is bounded."""
+    two_keys = (
+        "address__country=PL&relationship__points__gt=5&ordering=address__city,address__city_code"
+    )
+    assert budget(two_keys) == MIN_WALK
+    assert budget("address__country=AT&ordering=address__city,address__city_code") == MIN_WALK
+    assert budget("address__country=AT&ordering=address__city") is None  # (country, city, id)
+
+
 def test_a_range_of_the_first_sort_key_is_read_plainly() -> None:
     assert budget("customer_id__startswith=M&ordering=customer_id") is None
     assert budget("relationship__points__gte=5&ordering=-relationship__points") is None

@@ -99,6 +99,21 @@ def has_index(keys: list[OrderKey], fixed: frozenset[str] = frozenset()) -> bool
     )
 
 
+def fixed_prefix_gives(keys: list[OrderKey], fixed: frozenset[str]) -> bool:
+    """Whether a b-tree of ORDER_INDEXES has columns that equalities fix, at least one, and
+    then `keys`: their rows in `keys` order are one range of it. (An index that gives the
+    order with nothing before it narrows nothing: `address__country__endswith=L&relationship__
+    created__gt=...&ordering=address__city,address__city_code&page=50` skipped its offset
+    along the whole of (city, postal code, id) unbounded, 2.5 million rows, 3.7 s at 3M.)"""
+    names = tuple(k.field.name for k in keys)
+    return len({k.descending for k in keys}) == 1 and any(
+        len(index) > len(names)
+        and index[-len(names) :] == names
+        and set(index[: -len(names)]) <= fixed
+        for index in ORDER_INDEXES
+    )
+
+
 def fixed_index_gives(head: OrderKey, fixed: frozenset[str], group: frozenset[str]) -> bool:
     """Whether a b-tree of ORDER_INDEXES has columns that equalities fix, one of them a
     `group`'s, then `head`: the group's rows in `head` order (ties in any) are one range of
@@ -174,7 +189,7 @@ def walk_budget(
     if not filtered or keys[0].field.name in ranged:
         return None  # no filter, or a range of the first sort key: the index range is exact
     fixed = fixed_fields(query, facts)
-    if has_index(keys, fixed | facts.group_fixed):
+    if fixed_prefix_gives(keys, fixed | facts.group_fixed):
         return None  # `last_name=X&ordering=first_name`: a range of (last_name, first_name, id)
     # The first keys of a group's page (RowRanges._by_groups' window) are a range of an index
     # that has the group's fixed columns before the key: walked through the whole table
