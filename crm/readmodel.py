@@ -24,13 +24,14 @@ COLUMNS = [f.column for f in FIELDS.values()] + ["search_text"]
 # (crm_sort_key(), 27 us a row for the four) would have added 80 s to a check of 3M rows.
 _KEYS = [(key.column, FIELDS[name].column) for name, key in SORT_KEYS.items()]
 WRONG_KEYS_SQL = " OR ".join(f"crm_sort_value({key}) IS DISTINCT FROM {c}" for key, c in _KEYS)
+CHECKED = [*COLUMNS, "sort_keys"]  # what a difference names (Difference.columns)
 
 # One range of ids: each read row beside what the source tables say it must hold (the view
 # crm_contactrow_source), where the two differ. Both sides are read by primary key ranges,
 # so memory stays bounded by the batch whatever the table's size.
 DIFF_SQL = f"""
 SELECT coalesce(s.id, c.id), s.id IS NOT NULL, c.id IS NOT NULL,
-       ARRAY[{", ".join(f"s.{c} IS DISTINCT FROM c.{c}" for c in [*COLUMNS, "sort_keys"])}]
+       ARRAY[{", ".join(f"s.{c} IS DISTINCT FROM c.{c}" for c in CHECKED)}]
   FROM (SELECT {", ".join(COLUMNS)}, false AS sort_keys FROM crm_contactrow_source
          WHERE id >= %(low)s AND id < %(high)s) s
   FULL JOIN (SELECT {", ".join(COLUMNS)}, {WRONG_KEYS_SQL} AS sort_keys FROM crm_contactrow
@@ -73,7 +74,7 @@ def differences(*, batch: int = 100_000) -> Iterator[Difference]:
         low, high = cursor.fetchone()
     for start in range(low or 0, (high or -1) + 1, batch):
         for row_id, in_source, in_read, differs in _batch_differences(start, start + batch):
-            columns = tuple(c for c, d in zip([*COLUMNS, "sort_keys"], differs, strict=True) if d)
+            columns = tuple(c for c, d in zip(CHECKED, differs, strict=True) if d)
             yield Difference(row_id, in_source, in_read, columns if in_source else ())
 
 
