@@ -33,6 +33,7 @@ from crm.seed_data import CITIES, ORIGINS, SKEW, STREETS
 TABLES = (
     "crm_pointschange",
     "crm_word",
+    "crm_value",
     "crm_contactrow",
     "crm_customerrelationship",
     "crm_appuser",

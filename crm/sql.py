@@ -15,7 +15,7 @@ from typing import Any
 
 from crm.case_variants import exact_prefix_range, prefix_ranges
 from crm.db import fold_trigram_columns
-from crm.fields import FIELDS, SEARCH_FIELDS, SUBSTRING_LOOKUPS, Field, Kind
+from crm.fields import FIELDS, SEARCH_FIELDS, SUBSTRING_LOOKUPS, VALUE_FIELDS, Field, Kind
 from crm.params import Filter, OrderKey
 
 PG_TYPES = {
@@ -247,6 +247,41 @@ def anywhere_sql(term: str, bind: Binder) -> str:
     (`search=yilmaz`: 300 expected, 49,397 match). Only EXPLAINed, never run."""
     return " OR ".join(
         fold_contains_sql(f"crm_fold({FIELDS[name].column})", term, bind) for name in SEARCH_FIELDS
+    )
+
+
+def search_count_sql(term: str, bind: Binder, cap: int | None) -> str:
+    """The number of rows whose search_text holds `term`, read without the table where it
+    can: the rows of each VALUE_FIELDS column whose value's fold holds the term (crm_value's
+    trigram index finds the values, the column's (column, id) b-tree the rows, index only),
+    with the rows whose other searched columns' folds hold it (their trigram indexes, which
+    visit the table: at most `cap` + 1 of them are read, and the second column says whether
+    there were more, which leaves the count unknown). Exactly search_sql()'s matches, since
+    search_text is those folds joined by spaces; no row for a term whose fold has whitespace
+    (`½` folds to ` 1/2`), which could span two. count(DISTINCT) rather than UNION: the
+    planner expects each column's rows to be hundreds of thousands, and a UNION's hash table
+    sized for them took longer to set up than the count (7 of 15 ms at 3M)."""
+    by_value = " UNION ALL ".join(
+        f"SELECT id FROM crm_contactrow WHERE {FIELDS[name].column} = ANY "
+        f"(ARRAY(SELECT value FROM v WHERE field = '{FIELDS[name].column}'))"
+        for name in VALUE_FIELDS
+    )
+    others = (
+        " OR ".join(
+            fold_contains_sql(f"crm_fold({FIELDS[name].column})", term, bind)
+            for name in SEARCH_FIELDS
+            if name not in VALUE_FIELDS
+        )
+        or "FALSE"
+    )
+    limit, more = ("", "false") if cap is None else (f" LIMIT {cap + 1}", f"count(*) > {cap}")
+    return (
+        f"WITH v AS MATERIALIZED (SELECT field, value FROM crm_value "
+        f"WHERE {fold_contains_sql('crm_fold(value)', term, bind)}), "
+        f"others AS MATERIALIZED (SELECT id FROM crm_contactrow WHERE {others}{limit}) "
+        f"SELECT (SELECT count(DISTINCT id) FROM (SELECT id FROM others UNION ALL {by_value}) m), "
+        f"{more} FROM others "
+        f"HAVING crm_fold({bind(term, Kind.TEXT)}) !~ '[[:space:]]'"
     )
 
 

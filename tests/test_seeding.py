@@ -199,6 +199,20 @@ def test_its_sort_keys_match_the_database_definition() -> None:
     assert mismatches == 0
 
 
+def test_it_fills_the_values_a_search_is_counted_by() -> None:
+    """The seed writes the read model with its triggers off, then crm_word_fill() adds every
+    name and place (crm/db/words.sql), as the triggers would have."""
+    seed(600)
+    missing = scalar(
+        "SELECT count(*) FROM (SELECT 'first_name', first_name FROM crm_contactrow"
+        " UNION SELECT 'last_name', last_name FROM crm_contactrow"
+        " UNION SELECT 'address_street', address_street FROM crm_contactrow"
+        " UNION SELECT 'address_city', address_city FROM crm_contactrow"
+        " EXCEPT SELECT field, value FROM crm_value) m"
+    )
+    assert (missing, scalar("SELECT count(*) > 50 FROM crm_value")) == (0, True)
+
+
 def test_its_recorded_timing_has_the_phases_and_the_sizes_on_disk(
     tmp_path: Path, settings: Any
 ) -> None:
