@@ -13,22 +13,17 @@ from crm.case_variants import Variants
 from crm.fields import FIELDS
 from crm.params import ListQuery, parse_list_params
 from crm.selectors import plan
+from crm.selectors.budget import MAX_WALK, MIN_WALK, WALK_COST_FACTOR, walk_budget
 from crm.selectors.count import Count
+from crm.selectors.indexes import Facts, case_cuts, fixed_fields, has_index
 from crm.selectors.plan import (
-    MAX_WALK,
-    MIN_WALK,
     SMALL_RESULT,
-    Facts,
     Reader,
     RowsReader,
     calendar_parts,
-    case_cuts,
     choose_first_key_reader,
     choose_rows_reader,
-    fixed_fields,
-    has_index,
     key_columns_asked,
-    walk_budget,
 )
 
 # crm_case_variant for ASCII letters, as the database has it (crm/db/schema.sql)
@@ -268,7 +263,7 @@ def test_a_walk_goes_as_far_as_its_fallbacks_cost_buys() -> None:
     q = query("relationship__created__day=20&page_size=100&page=50")
     costly = Count(99_000, False, TABLE, "sample", path_cost=100_000)
     walked = replace(facts(costly), walk_row_cost=ID_WALK_ROW_COST)
-    affordable = int(100_000 / ID_WALK_ROW_COST / plan.WALK_COST_FACTOR)
+    affordable = int(100_000 / ID_WALK_ROW_COST / WALK_COST_FACTOR)
     assert walk_budget(q, q.ordering, walked, 5_001) == affordable > MAX_WALK
     # without either cost, the budget of the matches and MAX_WALK
     assert walk_budget(q, q.ordering, facts(costly), 5_001) == MAX_WALK

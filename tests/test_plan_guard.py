@@ -282,7 +282,7 @@ def test_a_group_of_the_next_page_is_a_range_of_the_index_that_fixes_it(explain)
     one: that city's group is cut by the page, and its first keys (the window) were walked
     along the postal code index through the whole table, where its codes come after every
     other city's (390,000 rows at 3M, 0.8 s a page); an index has the city then the postal
-    code, a range of it once the city is fixed (crm/selectors/plan.py walk_budget)."""
+    code, a range of it once the city is fixed (crm/selectors/budget.py walk_budget)."""
     ordering = parse_ordering("address__city,-address__city_code,relationship__last_activity")
     with connection.cursor() as cursor:
         cursor.execute(
@@ -851,7 +851,7 @@ def test_a_search_term_without_a_trigram_keeps_off_the_trigram_indexes(explain) 
 
 
 def test_a_walk_along_the_tables_order_costs_less_per_row(explain: Any) -> None:
-    """facts.walk_row_cost, which plan.walk_budget sets against the cost of the filter's
+    """facts.walk_row_cost, which budget.walk_budget sets against the cost of the filter's
     own path (crm_count()'s path_cost): the planner's cost per row of reading the table
     along a sort key's index. The ids follow the table's order, a name's sort key does not,
     so each of its rows may be a page of its own (random_page_cost)."""

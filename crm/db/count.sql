@@ -5,7 +5,7 @@
 -- `where_sql` is built by crm/sql.py from registry columns only; every value arrives in
 -- `args` and is referenced as ($1[n])::type, never spliced into the text. It also returns the
 -- planner's size of the whole table, which sizes the page query's index walk
--- (crm/selectors/plan.py walk_budget).
+-- (crm/selectors/budget.py walk_budget).
 --
 -- Why this shape (measured at 3M contacts):
 -- - An exact COUNT(*) costs 0.2-2.7 s, so counts stop at limit + 1 rows.
@@ -97,7 +97,7 @@ DROP FUNCTION IF EXISTS crm_count(text, text[], integer, boolean);
 -- Every answer after the planner's EXPLAIN also returns its cost of reading every match by
 -- the filter's own access path (`path_cost`, in the planner's units; NULL where no EXPLAIN
 -- ran): what the page's fallback pays when a walk of the sort key's index comes up short,
--- so the page may walk as far as that cost buys (crm/selectors/plan.py walk_budget).
+-- so the page may walk as far as that cost buys (crm/selectors/budget.py walk_budget).
 DROP FUNCTION IF EXISTS crm_count(text, text[], integer, boolean, text, text, integer, integer,
                                   integer);
 -- (the result's columns changed: CREATE OR REPLACE cannot change them)

@@ -9,7 +9,8 @@
    then the count of the matches, exact or estimated (count.py contact_count), and the
    case variants of a case-insensitive filter (facts.py gather_facts);
 3. choose a plan: how the first sort key's range and every other range of rows is read, a
-   pure function of the query and the facts (plan.py);
+   pure function of the query and the facts (plan.py; its walk budget in budget.py, what
+   the order indexes give in indexes.py);
 4. build the SQL: the page's keyset branches (pages.py), each read by the strategy chosen
    (strategies.py; ranges.py for those that read from the database while they build: the
    first keys of a page of several sort keys, the planner's estimate for a split search);
@@ -24,8 +25,8 @@ from crm.selectors.contacts import contact_names, contact_row
 from crm.selectors.count import Count, contact_count
 from crm.selectors.db import fetch_rows
 from crm.selectors.facts import resolve_patterns, resolve_search
+from crm.selectors.indexes import has_index
 from crm.selectors.pages import Page, RowSerialiser, contact_page, page_order, page_sql
-from crm.selectors.plan import has_index
 from crm.selectors.rank import resolve_rank
 
 __all__ = [

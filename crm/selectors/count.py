@@ -1,6 +1,6 @@
 """The count of a list request's matches: exact up to EXACT_COUNT_LIMIT, else an estimate
 (crm_count(), crm/db/count.sql), or the planner's figure for a search of one term. It runs
-before the page: its size tells the page how far to walk a sort index (plan.walk_budget)."""
+before the page: its size tells the page how far to walk a sort index (budget.walk_budget)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ class Count:
     # the ids of the page's rows in its order, when the count read few matches (PageOrder)
     page_ids: list[int] | None = None
     # the planner's cost of reading every match by the filter's own access path, which the
-    # page's fallback pays when a walk of the sort key's index falls short (plan.walk_budget)
+    # page's fallback pays when a walk of the sort key's index falls short (budget.walk_budget)
     path_cost: float | None = None
     # made by the first page and carried by the cursor to this one (crm/views.py)
     carried: bool = False

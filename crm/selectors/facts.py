@@ -17,14 +17,8 @@ from crm.fields import RANK, SUBSTRING_LOOKUPS
 from crm.params import Filter, ListQuery, OrderKey, on_sort_keys
 from crm.selectors.count import Count, table_total
 from crm.selectors.db import connection, fetch_rows, plan_nodes_each, plan_rows_each
-from crm.selectors.plan import (
-    CASE_LOOKUPS,
-    LOOSE_SCAN_KEYS,
-    RECHECK_FROM,
-    Facts,
-    key_columns_asked,
-    rechecks_term,
-)
+from crm.selectors.indexes import CASE_LOOKUPS, Facts
+from crm.selectors.plan import LOOSE_SCAN_KEYS, RECHECK_FROM, key_columns_asked, rechecks_term
 from crm.selectors.strategies import distinct_keys
 from crm.sql import Binder, anywhere_sql, like_match_sql, order_sql, where_sql
 
@@ -79,7 +73,7 @@ def _known(query: ListQuery, matches: Count | None) -> Facts:
 def gather_facts(query: ListQuery, keys: list[OrderKey], matches: Count | None) -> Facts:
     """The facts for reading `query` in `keys` order, the count of its matches given."""
     known = _known(query, matches)
-    # a walk's cost per row is set against the filter's path's (plan.walk_budget)
+    # a walk's cost per row is set against the filter's path's (budget.walk_budget)
     costed = matches is not None and matches.path_cost is not None and keys[0].field is not RANK
     return replace(
         known,

@@ -16,9 +16,9 @@ from crm.params import Filter, ListQuery, OrderKey
 from crm.selectors.count import Count, PageOrder
 from crm.selectors.db import Fetch, fetch_rows, plan_rows
 from crm.selectors.facts import gather_facts
+from crm.selectors.indexes import case_cuts
 from crm.selectors.plan import (
     Reader,
-    case_cuts,
     choose_first_key_reader,
     collects,
     group_facts,

@@ -4,50 +4,20 @@ without a database (tests/test_plan.py). Each rule says why, with what it measur
 
 Two choices: choose_first_key_reader, how the range of the first sort key is read (the whole
 page without a cursor, or a cursor's first branch); choose_rows_reader, how any range of
-rows in an order is read, which for a walk of the sort key's index takes walk_budget rows.
+rows in an order is read, which for a walk of the sort key's index takes walk_budget rows
+(budget.py). What they start from, the Facts and what the order indexes give, is indexes.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from enum import Enum
 
-from crm.case_variants import Cuts, Variants, all_equalities, ranges_of
 from crm.fields import ORDER_INDEXES, SEARCH_FIELDS, SUBSTRING_LOOKUPS, Kind
 from crm.params import Filter, ListQuery, OrderKey
-from crm.selectors.count import PLANNER_LOOKUPS, Count
+from crm.selectors.budget import walk_budget, walk_is_cheaper
+from crm.selectors.indexes import Facts, fixed_fields, has_index
 from crm.sql import term_has_trigram
-
-
-@dataclass(frozen=True)
-class Facts:
-    """What the choice knows besides the query, read from the database before it."""
-
-    matches: Count | None  # the count of the same filters, which sizes a walk (walk_budget)
-    # column -> whether it has at most LOOSE_SCAN_KEYS distinct values by the planner's
-    # statistics, for the columns that key_columns_asked() names
-    few_values: Mapping[str, bool] = field(default_factory=dict)
-    # crm_case_variant (crm/case_variants.py) when a filter is case-insensitive (CASE_LOOKUPS);
-    # None without one, or when the database does not order text by code point
-    variants: Variants | None = None
-    # the rows of the group of equal first keys that the range is read from (group_facts);
-    # None for the whole query
-    group_rows: int | None = None
-    # the fields those groups' equalities fix, besides the query's own equality filters
-    group_fixed: frozenset[str] = frozenset()
-    # the planner's cost per row of walking the first sort key's index, in the units of
-    # Count.path_cost (facts.walk_row_cost); None when unknown
-    walk_row_cost: float | None = None
-
-
-# Lookups that are one range of the column's (column, id) index, in its order; a name's
-# prefix is one of its sort key (crm/params.py on_sort_keys), which also holds the other
-# spellings of the prefix (`mü` is `mue%`, with Mueller): the filter itself drops those.
-INDEX_RANGE_LOOKUPS = PLANNER_LOOKUPS | {"in", "startswith", "sortprefix"}
-# Lookups read as ranges of their value's case variants (crm/case_variants.py)
-CASE_LOOKUPS = ("istartswith", "iexact")
-
 
 # A search term common enough that its trigram bitmap is the query's cost, while the other
 # conditions narrow the rows far more: `address__street_number__iexact=78&search=hauptstraße`
@@ -85,185 +55,6 @@ def rechecks_term(term_rows: int, rest_cost: float, rest_rows: int, rest_indexed
     (`rest_indexed`) or not."""
     cost = rest_cost + rest_rows * RECHECK_ROW_COST
     return term_rows >= RECHECK_FROM and rest_indexed and cost * RECHECK_SHARE < term_rows
-
-
-def has_index(
-    keys: list[OrderKey], fixed: frozenset[str] = frozenset(), *, prefixed: bool = False
-) -> bool:
-    """Whether a b-tree of ORDER_INDEXES gives `keys`' order, once the columns before them
-    are `fixed` by equality filters; `prefixed`: with at least one such column before them,
-    so that the equalities' rows in `keys` order are one range of it. (An index that gives
-    the order with nothing before it narrows nothing: `address__country__endswith=L&
-    relationship__created__gt=...&ordering=address__city,address__city_code&page=50`, taken
-    for such a range, skipped its offset along the whole of (city, postal code, id)
-    unbounded, 2.5 million rows, 3.7 s at 3M.)"""
-    if len({k.descending for k in keys}) > 1:
-        return False
-    names = tuple(k.field.name for k in keys)
-    before = len(names) + prefixed
-    return any(
-        len(index) >= before
-        and index[len(index) - len(names) :] == names
-        and set(index[: len(index) - len(names)]) <= fixed
-        for index in ORDER_INDEXES
-    )
-
-
-def fixed_index_gives(head: OrderKey, fixed: frozenset[str], group: frozenset[str]) -> bool:
-    """Whether a b-tree of ORDER_INDEXES has columns that equalities fix, one of them a
-    `group`'s, then `head`: the group's rows in `head` order (ties in any) are one range of
-    it, which reads no more rows than the group holds. (Fixed by the query's filters alone,
-    the range has no such bound: `address__country=DE&search=köln michael&ordering=-address__
-    city,-last_name` read the Germans' city range until its rare matches, 0.34 -> 0.61 s.)"""
-    return any(
-        index[n] == head.field.name and set(index[:n]) <= fixed | group and set(index[:n]) & group
-        for index in ORDER_INDEXES
-        for n in range(1, len(index))
-    )
-
-
-def fixed_fields(query: ListQuery, facts: Facts) -> frozenset[str]:
-    """Fields an equality fixes: `exact`, or an `iexact` read as a few equalities of its
-    case variants (crm/case_variants.py)."""
-    return frozenset(f.field.name for f in query.filters if _is_equality(f, facts))
-
-
-def _is_equality(f: Filter, facts: Facts) -> bool:
-    if f.lookup == "exact" or (f.matching is not None and len(f.matching) == 1):
-        return True
-    return f.lookup == "iexact" and all_equalities(ranges_of(facts.variants, f.value, whole=True))
-
-
-def case_cuts(query: ListQuery, head: OrderKey, facts: Facts) -> Cuts | None:
-    """The ranges of a case-insensitive prefix filter on the first sort key, in sort order
-    (crm/case_variants.py)."""
-    found = [
-        f
-        for f in query.filters
-        if f.field == head.field and f.lookup in CASE_LOOKUPS and f.matching is None
-    ]
-    if not found:
-        return None
-    return ranges_of(facts.variants, found[0].value, whole=found[0].lookup == "iexact",
-                     descending=head.descending)  # fmt: skip
-
-
-# How far to walk the sort key's index for a filtered page before using the filter's own
-# access path instead (strategies.first_rows): enough for four pages at the filter's
-# selectivity, and at least as many rows as the filter matches, since the fallback reads all
-# of them: a walk that fails then costs at most what the fallback does (ski rental), and one
-# that was only unlucky is not abandoned early (`gender=M&ordering=first_name`: the first man
-# is 3,400 rows into the first-name index; a 2,000-row walk sent it to sorting 1.4M men, 1.4 s).
-# At most MAX_WALK, unless the matches are more: a walk can pass at most the rows that do not
-# match before it has the rows it wants, so up to that many it is bound to succeed, and up to
-# the matches' number it still costs no more than the fallback. Capped at 100,000,
-# `id__lt=2859768&ordering=-relationship__id&page=50` (ids and relationship ids grow together)
-# gave up 45,000 rows short and sorted 2.9 million (1.2 s at 3M instead of 50 ms).
-MIN_WALK, MAX_WALK = 2_000, 100_000
-ESTIMATE_ERROR = 0.05  # of the table, that an estimated count may miss by
-WALK_COST_FACTOR = 4  # see _affordable_rows
-
-
-def walk_budget(
-    query: ListQuery, keys: list[OrderKey], facts: Facts, rows: int | None = None
-) -> int | None:
-    """None: a plain index-ordered query; 0: filter path and sort; n: walk n rows first, to
-    find the `rows` wanted (a page and the one more that tells a next page; on a later page,
-    also the rows before it)."""
-    filtered = {f.field.name for f in query.filters} | ({"search"} if query.search else set())
-    # (a pattern read as the values it matches is their `IN` list: `address__country__contains=
-    # DE&ordering=address__country,relationship__last_activity` walked the country index
-    # from AT to DE expecting half the rows to match, 0.35-0.7 s at 3M)
-    ranged = {
-        f.field.name
-        for f in query.filters
-        if f.lookup in INDEX_RANGE_LOOKUPS or f.matching is not None
-    }
-    if case_cuts(query, keys[0], facts):  # read as ranges of its case variants
-        ranged.add(keys[0].field.name)
-    if not filtered or keys[0].field.name in ranged:
-        return None  # no filter, or a range of the first sort key: the index range is exact
-    fixed = fixed_fields(query, facts)
-    if has_index(keys, fixed | facts.group_fixed, prefixed=True):
-        return None  # `last_name=X&ordering=first_name`: a range of (last_name, first_name, id)
-    # The first keys of a group's page (RowRanges._by_groups' window) are a range of an index
-    # that has the group's fixed columns before the key: walked through the whole table
-    # instead, the postal codes of Berlin came after every other city's (`relationship__last_
-    # activity__isnull=false&ordering=address__city,-address__city_code,relationship__last_
-    # activity`, a next page at 3M: 390,000 rows, 0.8 s).
-    if len(keys) == 1 and fixed_index_gives(keys[0], fixed, facts.group_fixed):
-        return None
-    if [k.field.name for k in keys] == ["id"] and len(query.filters) == 1 and fixed:
-        return None  # one equality, in id order: a range of its (column, id) index
-    matches = facts.matches
-    if matches is None or not matches.total:
-        return MIN_WALK
-    if facts.group_rows is not None:
-        matches = _group_share(matches, facts.group_rows)
-    rows = query.page_size + 1 if rows is None else rows
-    expected = _expected_walk(matches, rows)
-    # An estimated count may be off by a few percent of the table: the planner's histogram
-    # was 16,000 rows short for `relationship__id__gt=704175` (ids and relationship ids grow
-    # together), which stopped the walk 15,700 rows before its first match, and the fallback
-    # sorted 2.3 million (1.4 s at 3M instead of 0.25). So that many more (ESTIMATE_ERROR).
-    unmatched = matches.total - matches.value
-    if not matches.exact:
-        unmatched += round(matches.total * ESTIMATE_ERROR)
-    bound_to_succeed = unmatched + rows
-    affordable = _affordable_rows(matches, facts)
-    budget = min(max(expected, matches.value, MIN_WALK),
-                 max(MAX_WALK, min(max(matches.value, affordable), bound_to_succeed)))  # fmt: skip
-    if facts.group_rows is not None:  # a walk costs about what a read of as many rows does
-        budget = min(budget, max(facts.group_rows, MIN_WALK))
-    return budget
-
-
-def _expected_walk(matches: Count, rows: int) -> int:
-    """Rows of the sort key's index that hold `rows` matches four times over, at the
-    count's share of the table."""
-    return 4 * rows * matches.total // max(matches.value, 1)
-
-
-def _affordable_rows(matches: Count, facts: Facts) -> int:
-    """The rows a walk can read for what its fallback costs, by the planner's units, which
-    lift MAX_WALK for a walk whose matches are spread thin along the sort key's index: the
-    fallback reads every match by the filter's own path (Count.path_cost), and a weak path
-    (a day of the month that no index has) costs a scan of the table. `relationship__
-    created__day=20&page=50` (id order; 3% match) wants 5,001 rows, some 150,000 of the id
-    index: capped at 100,000 the walk came 1,700 rows short and the fallback scanned the
-    table, 0.9-1.6 s at 3M on either server; now 70-110 ms. A walk that still fails costs
-    at most about twice the fallback (ski rental, as walk_budget's other bounds).
-
-    Only the cap: the walk still reads no more than four times the rows its matches' share
-    predicts. A filter correlated with the key puts the first match far along the index
-    (`created__year=2023&relationship__last_activity__year=2026&ordering=last_updated`
-    meets it after every row updated before 2023), and a walk to what the fallback's cost
-    buys read 517,000 rows there: 1.6-2.0 s on PostgreSQL 15, whose 128 MB of shared
-    buffers make a walk out of the table's order ten times slower than its cost says.
-
-    The planner prices a row walked along an index in the table's order (the ids) at a
-    quarter to a sixth of a row read by a bitmap or an index range, where in memory they
-    take about the same time (at 3M: 888,000 ids walked in 0.23-0.36 s for a cost of 51,000;
-    the fallback's index range of 147,000 rows in 55 ms for 52,000): so a quarter of the
-    rows its cost says (WALK_COST_FACTOR)."""
-    if matches.path_cost is None or not facts.walk_row_cost:
-        return 0
-    return int(matches.path_cost / facts.walk_row_cost / WALK_COST_FACTOR)
-
-
-def _group_share(matches: Count, rows: int) -> Count:
-    """A group's share of the count at the query's selectivity, among all the table's rows,
-    which the walk of the next key's index reads: and no walk reads more rows than the
-    group holds, read by its own index.
-
-    Sized by the query's own count, the one row of `relationship__id=v` was looked for along
-    100,000 rows of the next key's index; sized as an average group, the 534,000 contacts
-    with 0 points (of 3M) were the average 600, and the walk of the city index stopped
-    after 3,460 rows and 23 of the 26 rows wanted, where the group's sort took 0.44 s. And a
-    group inside a group of one phone number is one row at most, not the 100,000 of its
-    street (0.33 s on PostgreSQL 15)."""
-    value = max(round(rows * matches.value / max(matches.total, 1)), 1)
-    return Count(value, False, max(matches.total, value), "group")
 
 
 # A month or day filter on the sort key (`created__month=3&ordering=-created`) matches one
@@ -424,20 +215,6 @@ def collects(
         by_groups = not (many_values and offset == 0)
         return matches.value <= SMALL_RESULT or (matches.method == "bounded" and by_groups)
     return matches.value <= SMALL_RESULT and not walk_is_cheaper(facts, rows)
-
-
-def walk_is_cheaper(facts: Facts, rows: int | None) -> bool:
-    """Whether the walk of the sort key's index that holds `rows` matches four times over
-    costs less than reading every match by the filter's path, by the planner's costs (with
-    _affordable_rows' allowance for a walk's row): the few matches of a filter whose path
-    is an index of half the table read in its own order (`relationship__last_activity__
-    day=29&relationship__last_activity__month=8&gender__contains=F&page=10`: 4,600 women
-    read by the gender index, 1.1-1.5 s at 3M), where the id index holds them every 700
-    rows."""
-    matches = facts.matches
-    if rows is None or matches is None:
-        return False
-    return _expected_walk(matches, rows) < _affordable_rows(matches, facts)
 
 
 def reads_by_groups(keys: list[OrderKey]) -> bool:

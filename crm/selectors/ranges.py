@@ -12,17 +12,17 @@ from operator import itemgetter
 
 from crm.fields import FIELDS, SEARCH_FIELDS, Field, Kind
 from crm.params import Filter, ListQuery, OrderKey
+from crm.selectors.budget import walk_budget
 from crm.selectors.db import Fetch, plan_rows, plan_rows_each
+from crm.selectors.indexes import Facts
 from crm.selectors.plan import (
     SMALL_RESULT,
-    Facts,
     Reader,
     RowsReader,
     calendar_parts,
     choose_rows_reader,
     group_facts,
     range_of_group,
-    walk_budget,
 )
 from crm.selectors.strategies import calendar_rows, first_rows, key_groups, loose_scan_rows
 from crm.sql import (

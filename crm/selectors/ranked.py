@@ -14,7 +14,8 @@ from typing import Any
 from crm.params import ListQuery, OrderKey, RankWords
 from crm.selectors.count import Count
 from crm.selectors.db import Fetch, plan_rows_each
-from crm.selectors.plan import SMALL_RESULT, Facts
+from crm.selectors.indexes import Facts
+from crm.selectors.plan import SMALL_RESULT
 from crm.selectors.ranges import RowRanges
 from crm.selectors.rank import TIERS, rank_words, source_sql, tier_sql
 from crm.selectors.strategies import first_rows

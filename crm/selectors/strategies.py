@@ -30,7 +30,7 @@ def first_rows(where: str, extra: str, keys: list[OrderKey], limit: int, budget:
     Walking the sort key's index and filtering is fast when matches are spread along it,
     but `city=Berlin ORDER BY phone_number` finds its first Berlin phone (+49...) only after
     every Austrian one (+43...): 100k+ rows at 200k contacts. So the walk gets a budget
-    (plan.walk_budget); only if that does not fill the page, the filter's own access path
+    (budget.walk_budget); only if that does not fill the page, the filter's own access path
     finds all matches and a top-N sort orders them.
     """
     order = order_sql(keys)
