@@ -35,15 +35,19 @@ def named(make_contact: MakeContact) -> dict[int, str]:
     return {make_contact(**fields).pk: name for name, fields in CONTACTS}
 
 
-@pytest.fixture(params=["kept by the count", "collected", "by tiers", "first tier first"])
+@pytest.fixture(
+    params=["kept by the count", "collected", "by first ids", "by tiers", "first tier first"]
+)
 def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Few matches are sorted by the count, which keeps the page's ids, or read once by the
-    page and sorted; many, tier by tier, the page first from the tiers expected to hold
-    enough rows and then, if they fall short, from every tier: all of them, on the same
-    rows."""
+    page and sorted; more, tier by tier, a small tier of a search of one term alone by its
+    first ids, the page first from the tiers expected to hold enough rows and then, if they
+    fall short, from every tier: all of them, on the same rows."""
     if request.param != "kept by the count":
         monkeypatch.setattr(count, "KEEP_PAGE_IDS", 0)
     if request.param not in ("kept by the count", "collected"):
+        monkeypatch.setattr(ranked, "ONE_TERM_COLLECTED", 0)
+    if request.param not in ("kept by the count", "collected", "by first ids"):
         monkeypatch.setattr(ranked, "SMALL_RESULT", 0)
     if request.param == "first tier first":
         monkeypatch.setattr(ranked, "ENOUGH", 0)

@@ -2,13 +2,14 @@
 
 The order (rank, id) is a set of disjoint ranges, a tier's rows each, read one after
 another, each in id order by the same walk with a budget as any filter (ranges.RowRanges):
-`search=huber` fills its first page from tier 0 alone. Few matches (plan.SMALL_RESULT) are
-read once and sorted instead.
+`search=huber` fills its first page from tier 0 alone; a tier of few rows of a search of one
+term alone, by its first ids (strategies.ids_first_rows). Few matches (plan.SMALL_RESULT,
+ONE_TERM_COLLECTED for a search of one term alone) are read once and sorted instead.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from crm.params import ListQuery, OrderKey, RankWords
@@ -18,7 +19,7 @@ from crm.selectors.indexes import Facts
 from crm.selectors.plan import SMALL_RESULT
 from crm.selectors.ranges import RowRanges
 from crm.selectors.rank import TIERS, rank_words, source_sql, tier_sql
-from crm.selectors.strategies import first_rows
+from crm.selectors.strategies import first_rows, ids_first_rows
 from crm.sql import Binder, keyset_branches, order_sql, where_sql
 
 # A page reads the first tiers whose estimated rows are this many times the rows it wants,
@@ -26,6 +27,15 @@ from crm.sql import Binder, keyset_branches, order_sql, where_sql
 # planning every tier's ranges was most of a ranked page (`search=müller`: 2.7 ms of
 # planning with all five tiers, 0.6 with tier 0 alone; `mull wien`: 3.3 against 1.7).
 ENOUGH = 20
+# A search of one term and nothing else, whose tiers' rows all hold the term but for a few
+# spellings, reads a tier of few rows by its first ids, which its ranges' index gives without
+# the table (strategies.ids_first_rows), and so is read by tiers from this many matches where
+# a search with filters or several terms is read once and sorted up to SMALL_RESULT. At 3M,
+# the page of `search=strauss` (6,812, tier 0) 8-11 -> 5 ms on PostgreSQL 15; `doerte`
+# (4,615) 24 -> 7.5 ms embedded, 19 -> 8 on PostgreSQL 15; `oettl` (4,589) 10 -> 3.5 and
+# 8 -> 4. Fewer are read once: planning every tier's ranges cost `tamar` (765) 12.5 ms
+# where reading its matches took 3.5 (PostgreSQL 15).
+ONE_TERM_COLLECTED = 2_000
 
 
 def ranked_rows_sql(
@@ -46,7 +56,9 @@ def ranked_rows_sql(
     limit = query.page_size + 1
     where = where_sql(query.filters, query.search, bind, rechecked=query.rechecked)
     matches = facts.matches
-    if matches is not None and matches.value <= SMALL_RESULT:  # read once and sorted
+    one_term = len(query.search) == 1 and not query.filters
+    collected = ONE_TERM_COLLECTED if one_term else SMALL_RESULT
+    if matches is not None and matches.value <= collected:  # read once and sorted
         branches = (
             ["TRUE"] if after is None else [b.sql for b in keyset_branches(keys, after, bind)]
         )
@@ -60,20 +72,23 @@ def ranked_rows_sql(
     # search's, the empty tier 0 of `wien` walked its 285,000 matches; with the search, the
     # planner took the 41,000 Hubers for 387 and sorted them all)
     sizes = plan_rows_each(
-        [f"SELECT 1 FROM crm_contactrow WHERE {tier}" for _, tier, _ in tiers], bind.params, fetch
+        [f"SELECT 1 FROM crm_contactrow WHERE {tier.rows}" for tier in tiers], bind.params, fetch
     )
     read_first = len(tiers) if every_tier else tiers_to_read(sizes, limit + offset)
     parts = []
-    for (n, tier, ids), size in list(zip(tiers, sizes, strict=True))[:read_first]:
-        rows = f"{where} AND {tier}"
-        if size <= SMALL_RESULT:  # few, or none: their ranges and a sort, no walk at all
-            read = first_rows(rows, ids, keys[1:], limit + offset, budget=0)
+    for tier, size in list(zip(tiers, sizes, strict=True))[:read_first]:
+        rows = f"{where} AND {tier.rows}"
+        if size <= SMALL_RESULT and tier.ranges != "TRUE" and one_term:
+            read = ids_first_rows(f"{where} AND {tier.outside}", tier.ranges, tier.ids, keys[1:],
+                                  limit + offset)  # fmt: skip
+        elif size <= SMALL_RESULT:  # few, or none: their ranges and a sort, no walk at all
+            read = first_rows(rows, tier.ids, keys[1:], limit + offset, budget=0)
         else:
             tiered = replace(facts, matches=Count(size, False, matches.total if matches else 0))
             read = RowRanges(query, tiered, bind, fetch).rows(
-                rows, ids, keys[1:], limit + offset, 0
+                rows, tier.ids, keys[1:], limit + offset, 0
             )
-        parts.append(f"SELECT {n} AS search_rank, * FROM ({read}) t{n}")
+        parts.append(f"SELECT {tier.n} AS search_rank, * FROM ({read}) t{tier.n}")
     # Append reads the tiers in order and stops once it has the rows wanted: a later tier is
     # only read when the earlier ones run out (`huber` fills a page from tier 0 alone).
     return (
@@ -94,23 +109,35 @@ def tiers_to_read(sizes: list[int], wanted: int) -> int:
     return len(sizes)
 
 
+@dataclass(frozen=True)
+class Tier:
+    n: int
+    ranges: str  # its sort keys' ranges (TRUE: the last tier, the rest)
+    outside: str  # not in a better tier's ranges
+    ids: str  # its range of ids after the cursor (TRUE: all)
+
+    @property
+    def rows(self) -> str:
+        return f"{self.ranges} AND {self.outside}"
+
+
 def _tiers(
     keys: list[OrderKey], after: list[Any] | None, words: RankWords, bind: Binder
-) -> list[tuple[int, str, str]]:
-    """Each tier that can hold rows, in `keys` order from the cursor's: its number, its rows
-    (in it and in no better one), and its range of ids (TRUE: all)."""
-    tiers: list[tuple[int, str]] = []
+) -> list[Tier]:
+    """Each tier that can hold rows, in `keys` order from the cursor's."""
+    tiers: list[Tier] = []
     better: list[str] = []
     for n in range(len(TIERS) + 1):
-        tier = tier_sql(words, n, bind) if n < len(TIERS) else "TRUE"
-        if tier != "FALSE":
-            tiers.append((n, " AND ".join([tier, *(f"NOT {b}" for b in better)])))
-            better.append(tier)
+        ranges = tier_sql(words, n, bind) if n < len(TIERS) else "TRUE"
+        if ranges != "FALSE":
+            outside = " AND ".join(f"NOT {b}" for b in better) or "TRUE"
+            tiers.append(Tier(n, ranges, outside, "TRUE"))
+            better.append(ranges)
     if keys[0].descending:
         tiers.reverse()
     if after is None:
-        return [(n, rows, "TRUE") for n, rows in tiers]
+        return tiers
     (rank, last_id), (id_key,) = after, keys[1:]
     (after_id,) = keyset_branches([id_key], [last_id], bind)
-    ahead = [(n, rows) for n, rows in tiers if (n <= rank if keys[0].descending else n >= rank)]
-    return [(n, rows, after_id.after if n == rank else "TRUE") for n, rows in ahead]
+    ahead = [t for t in tiers if (t.n <= rank if keys[0].descending else t.n >= rank)]
+    return [replace(t, ids=after_id.after) if t.n == rank else t for t in ahead]
