@@ -22,7 +22,7 @@ def fresh_caches() -> None:
     count._table_size.clear()
     facts._distinct.clear()
     facts._walk_costs.clear()
-    facts._candidates.clear()
+    count._candidates.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -49,6 +49,7 @@ def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
         monkeypatch.setattr(ranked, "ONE_TERM_COLLECTED", 0)
     if request.param not in ("kept by the count", "collected", "by first ids"):
         monkeypatch.setattr(ranked, "SMALL_RESULT", 0)
+        monkeypatch.setattr(ranked, "FIRST_IDS_TIER", 0)
     if request.param == "first tier first":
         monkeypatch.setattr(ranked, "ENOUGH", 0)
     return str(request.param)

@@ -10,7 +10,7 @@ from typing import Any
 
 from crm.fields import EXACT_COUNT_LIMIT, RANK
 from crm.params import ListQuery, OrderKey
-from crm.selectors.db import connection, plan_rows
+from crm.selectors.db import connection, plan_rows_each
 from crm.selectors.rank import TIER_COLUMNS, source_sql
 from crm.sql import (
     Binder,
@@ -68,6 +68,9 @@ class PageOrder:
 # change; each worker keeps it this long instead of spending a query on every first page
 # (0.15 ms of 1.6). Only an estimate is kept: an exact count (a small table) is never reused.
 TABLE_SIZE_TTL = 5.0
+# Seconds a worker keeps the planner's other figures (they change on ANALYZE): a column's
+# distinct count (facts.py), a search term's matches (term_candidates).
+PLANNER_TTL = 60.0
 _table_size: dict[str, tuple[float, Count]] = {}
 
 
@@ -151,11 +154,25 @@ def _search_estimate(query: ListQuery) -> int | None:
     1,700 to 50,000 matches, so one at most the cap is one the capped count finds without a
     block sample first (crm/db/count.sql). Several terms (their matches correlate) keep the
     sample."""
-    if not _one_term(query):
-        return None
-    bind = Binder()
-    anywhere = anywhere_sql(query.search[0], bind)
-    return plan_rows(f"SELECT 1 FROM crm_contactrow WHERE {anywhere}", bind.params)
+    return term_candidates(query.search)[0] if _one_term(query) else None
+
+
+# A term's candidates by the planner, kept per term for PLANNER_TTL: planning the six fields'
+# folds costs 1-2 ms, on every next page of the same search too.
+_candidates: dict[str, tuple[float, int]] = {}
+
+
+def term_candidates(terms: list[str]) -> list[int]:
+    """The rows the planner expects a search of each term to match, those not kept from the
+    last PLANNER_TTL seconds in one EXPLAIN."""
+    now = time.monotonic()
+    stale = [t for t in terms if t not in _candidates or now > _candidates[t][0] + PLANNER_TTL]
+    if stale:
+        bind = Binder()
+        selects = [f"SELECT 1 FROM crm_contactrow WHERE {anywhere_sql(t, bind)}" for t in stale]
+        rows = plan_rows_each(selects, bind.params)
+        _candidates.update((t, (now, n)) for t, n in zip(stale, rows, strict=True))
+    return [_candidates[t][1] for t in terms]
 
 
 def _one_term(query: ListQuery) -> bool:

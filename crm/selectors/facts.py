@@ -15,8 +15,8 @@ import orjson
 from crm.case_variants import variants_by_upper
 from crm.fields import RANK, SUBSTRING_LOOKUPS
 from crm.params import Filter, ListQuery, OrderKey, on_sort_keys
-from crm.selectors.count import Count, table_total
-from crm.selectors.db import connection, fetch_rows, plan_nodes_each, plan_rows_each
+from crm.selectors.count import PLANNER_TTL, Count, table_total, term_candidates
+from crm.selectors.db import connection, fetch_rows, plan_nodes_each
 from crm.selectors.indexes import CASE_LOOKUPS, Facts
 from crm.selectors.plan import LOOSE_SCAN_KEYS, RECHECK_FROM, key_columns_asked, rechecks_term
 from crm.selectors.strategies import distinct_keys
@@ -25,7 +25,6 @@ from crm.sql import Binder, anywhere_sql, like_match_sql, order_sql, where_sql
 # Whether a column has few distinct values, by the planner's statistics: then a loose scan
 # over them (at most LOOSE_SCAN_KEYS index descents) is cheap, and a text pattern or a search
 # term matches whole groups of rows.
-DISTINCT_TTL = 60.0  # seconds a worker keeps a column's distinct count (it changes on ANALYZE)
 DISTINCT_SQL = """
 SELECT a.name,
        coalesce((SELECT CASE WHEN s.n_distinct < 0 THEN -s.n_distinct * c.reltuples
@@ -42,7 +41,7 @@ _distinct: dict[str, tuple[float, float]] = {}  # column -> (when read, distinct
 
 def distinct_values(columns: Iterable[str]) -> dict[str, float]:
     """Each column's distinct values by the planner's statistics (a table never analysed
-    counts as small); those not kept from the last DISTINCT_TTL seconds are read in one
+    counts as small); those not kept from the last PLANNER_TTL seconds are read in one
     statement."""
     wanted = list(dict.fromkeys(columns))
     stale = [c for c in wanted if not _kept(c)]
@@ -61,7 +60,7 @@ def few_values(columns: Iterable[str]) -> dict[str, bool]:
 
 def _kept(column: str) -> bool:
     kept = _distinct.get(column)
-    return kept is not None and time.monotonic() <= kept[0] + DISTINCT_TTL
+    return kept is not None and time.monotonic() <= kept[0] + PLANNER_TTL
 
 
 def _known(query: ListQuery, matches: Count | None) -> Facts:
@@ -84,7 +83,7 @@ def gather_facts(query: ListQuery, keys: list[OrderKey], matches: Count | None) 
 
 # The planner's cost per row of reading the table in a sort key's order by its index (the
 # table's rows fetched too), in the units of crm_count()'s path_cost: kept per key and
-# direction for DISTINCT_TTL, like the distinct counts (both change on ANALYZE). None when
+# direction for PLANNER_TTL, like the distinct counts (both change on ANALYZE). None when
 # the planner would not read that order from an index.
 _walk_costs: dict[str, tuple[float, float | None]] = {}
 
@@ -92,7 +91,7 @@ _walk_costs: dict[str, tuple[float, float | None]] = {}
 def walk_row_cost(head: OrderKey) -> float | None:
     order = order_sql([head])
     kept = _walk_costs.get(order)
-    if kept is not None and time.monotonic() <= kept[0] + DISTINCT_TTL:
+    if kept is not None and time.monotonic() <= kept[0] + PLANNER_TTL:
         return kept[1]
     # under the LIMIT the index scan is the cheapest plan, and its node is costed in full
     ((plan,),) = fetch_rows(
@@ -184,25 +183,6 @@ def resolve_search(query: ListQuery) -> ListQuery:
         if rechecks_term(rows, *_rest_size(other))
     )
     return replace(query, rechecked=rechecked)
-
-
-# A term's candidates by the planner, kept per term for DISTINCT_TTL as the distinct counts
-# (both change on ANALYZE): planning the six fields' folds costs 1-2 ms, on every next page
-# of the same search too.
-_candidates: dict[str, tuple[float, int]] = {}
-
-
-def term_candidates(terms: list[str]) -> list[int]:
-    """The rows the planner expects a search of each term to match, those not kept from the
-    last DISTINCT_TTL seconds in one EXPLAIN."""
-    now = time.monotonic()
-    stale = [t for t in terms if t not in _candidates or now > _candidates[t][0] + DISTINCT_TTL]
-    if stale:
-        bind = Binder()
-        selects = [f"SELECT 1 FROM crm_contactrow WHERE {anywhere_sql(t, bind)}" for t in stale]
-        rows = plan_rows_each(selects, bind.params)
-        _candidates.update((t, (now, n)) for t, n in zip(stale, rows, strict=True))
-    return [_candidates[t][1] for t in terms]
 
 
 def _rest_size(node: Any) -> tuple[float, int, bool]:

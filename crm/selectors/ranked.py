@@ -36,6 +36,12 @@ ENOUGH = 20
 # 8 -> 4. Fewer are read once: planning every tier's ranges cost `tamar` (765) 12.5 ms
 # where reading its matches took 3.5 (PostgreSQL 15).
 ONE_TERM_COLLECTED = 2_000
+# The planner's rows of a tier read by its first ids at most: its ranges' index entries are
+# each read, where a walk by id reads the table's rows until the page's (fewer, the more the
+# tier holds). At 3M (embedded; PostgreSQL 15 alike) up to 5,000: `oezlem` 15 ms, `koenig`
+# 11, `weiss` 7.7, `huber` 5.1; up to 10,000: 8.8, 9.5, 8.3, 5.6; 20,000: 8.5, 7.9, 9.8, 7.1
+# (the 18,000 Weisses' entries read); 50,000: `huber` 9.2.
+FIRST_IDS_TIER = 10_000
 
 
 def ranked_rows_sql(
@@ -78,7 +84,7 @@ def ranked_rows_sql(
     parts = []
     for tier, size in list(zip(tiers, sizes, strict=True))[:read_first]:
         rows = f"{where} AND {tier.rows}"
-        if size <= SMALL_RESULT and tier.ranges != "TRUE" and one_term:
+        if size <= FIRST_IDS_TIER and tier.ranges != "TRUE" and one_term:
             read = ids_first_rows(f"{where} AND {tier.outside}", tier.ranges, tier.ids, keys[1:],
                                   limit + offset)  # fmt: skip
         elif size <= SMALL_RESULT:  # few, or none: their ranges and a sort, no walk at all
