@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from itertools import accumulate, pairwise
 from typing import Any
 
 import pytest
@@ -414,36 +415,44 @@ def test_a_search_of_one_term_is_counted_from_the_fields_statistics(
     assert (counted.value, counted.exact) == (truth_count.value, True)
 
 
-def test_a_thin_sample_of_a_big_result_is_drawn_again_four_times_larger(explain) -> None:
+def test_a_thin_sample_of_a_big_result_draws_fresh_blocks(explain) -> None:
     """When the first block sample points above the cap but its four-standard-error bound
-    falls short, a second sample four times larger settles it (crm/db/count.sql) instead of a
-    count capped at cap + 1 rows. The predicate takes one row in every block, so a sample's
-    hits are its blocks, and the cap is put between what the two samples can vouch for."""
+    falls short, fresh blocks settle it (crm/db/count.sql) instead of a count capped at
+    cap + 1 rows: as many again, then twice as many, each draw added to the ones before. The
+    predicate takes one row in every block, so a sample's hits are its blocks, and the cap
+    is put between what the draws so far can vouch for."""
     where = "(ctid::text::point)[1] = 1"
     percent = _scalar(
         "SELECT least(100, 100 * 250 / greatest(1, pg_relation_size('crm_contactrow') "
         "/ current_setting('block_size')::int)::float8)"
     )
 
-    def vouched(share: float) -> float:  # what crm_count()'s test trusts of a sample
+    def drawn(share: float, seed: int) -> int:
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT count(*) FROM crm_contactrow TABLESAMPLE SYSTEM (%s) "  # noqa: S608
-                f"REPEATABLE (0) WHERE {where}",
-                [share],
+                f"REPEATABLE (%s) WHERE {where}",
+                [share, seed],
             )
-            hits = cursor.fetchone()[0]
+            return int(cursor.fetchone()[0])
+
+    def vouched(hits: int, share: float) -> float:  # what crm_count()'s test trusts
         return float(hits * (1 - 4 / hits**0.5) * 100 / share)
 
-    low, high = vouched(percent), vouched(4 * percent)
-    assert low < high
-    cap = int((low + high) / 2)
+    hits = list(accumulate([drawn(percent, 0), drawn(percent, 1), drawn(2 * percent, 2)]))
+    shares = (percent, 2 * percent, 4 * percent)
+    steps = [vouched(h, share) for h, share in zip(hits, shares, strict=True)]
     blocks = _scalar(f"SELECT count(*) FROM crm_contactrow WHERE {where}")  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT n, exact, method FROM crm_count(%s, '{}', %s, false)", [where, cap])
-        n, exact, method = cursor.fetchone()
-    assert (method, exact) == ("sample 4x", False)
-    assert abs(n - blocks) < blocks * 0.15
+    for (low, high), settled in zip(pairwise(steps), ("sample 2x", "sample 4x"), strict=True):
+        assert low < high
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT n, exact, method FROM crm_count(%s, '{}', %s, false)",
+                [where, int((low + high) / 2)],
+            )
+            n, exact, method = cursor.fetchone()
+        assert (method, exact) == (settled, False)
+        assert abs(n - blocks) < blocks * 0.15
 
 
 def test_matches_packed_into_a_few_blocks_are_counted_exactly(explain) -> None:

@@ -42,7 +42,7 @@ class Count:
     exact: bool
     total: int = 0  # the planner's row count of the whole table, for scan budgets
     # how it was made (crm_count(), crm/db/count.sql): exact, table, planner, sample,
-    # sample 4x or capped; for the Server-Timing header
+    # sample 2x, sample 4x, capped, bounded or values; for the Server-Timing header
     method: str = ""
     # the ids of the page's rows in its order, when the count read few matches (PageOrder)
     page_ids: list[int] | None = None
