@@ -279,8 +279,8 @@ def search_count_sql(term: str, bind: Binder, cap: int | None) -> str:
         f"WITH v AS MATERIALIZED (SELECT field, value FROM crm_value "
         f"WHERE {fold_contains_sql('crm_fold(value)', term, bind)}), "
         f"others AS MATERIALIZED (SELECT id FROM crm_contactrow WHERE {others}{limit}) "
-        f"SELECT (SELECT count(DISTINCT id) FROM (SELECT id FROM others UNION ALL {by_value}) m), "
-        f"{more} FROM others "
+        f"SELECT CASE WHEN NOT {more} THEN (SELECT count(DISTINCT id) FROM "
+        f"(SELECT id FROM others UNION ALL {by_value}) m) END, {more} FROM others "
         f"HAVING crm_fold({bind(term, Kind.TEXT)}) !~ '[[:space:]]'"
     )
 

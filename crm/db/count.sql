@@ -59,7 +59,7 @@
 -- - The sampled matches' block numbers come from tidsend(ctid), four bytes, instead of parsing
 --   the text of the ctid as a point (about 0.3 ms less per 1,000 matches).
 --
--- A second sample:
+-- A second sample (since drawn as fresh blocks, below):
 -- A second, four times larger block sample before the capped count, when the first one
 -- points to more than the cap but is too thin to trust; and the way each count was made,
 -- for the Server-Timing header (`count;desc="sample 4x"`) and the tests.
@@ -76,8 +76,9 @@
 -- Fresh blocks instead:
 -- The larger sample is drawn in two steps of fresh blocks (REPEATABLE 1, then 2: each block
 -- is drawn with the same chance, independently of the first draw), as many as the first's
--- and then twice as many, each added to the blocks before and tested again: 1,000 blocks in
--- all at most, where the second sample re-read the first one's 250 (1,250). A first sample
+-- and then twice as many, each added to the blocks before and tested again: about 1,000
+-- blocks in all (a block drawn twice counts twice, as likely as the share drawn: 0.2% at
+-- 3M), where the second sample re-read the first one's 250 (1,250). A first sample
 -- that was only unlucky is settled by 500: `search=mull wien` (31,000 matches at 3M) had 45
 -- hits in 42 blocks, which its second 250 brought to a figure that passes (count 8.8 ->
 -- 5.5 ms); `search=schmidt berlin` 11.3 -> 6.1 ms. `Server-Timing` says `sample 2x` or

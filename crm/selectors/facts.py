@@ -1,4 +1,4 @@
-"""The facts a list request's plan is chosen from (plan.Facts), read from the database
+"""The facts a list request's plan is chosen from (indexes.Facts), read from the database
 before the choice: whether the columns the choice asks about have few distinct values, the
 case variants of a case-insensitive filter, and the count (count.py); and the values that a
 substring filter on a column of few values matches (resolve_patterns)."""

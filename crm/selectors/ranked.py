@@ -28,13 +28,13 @@ from crm.sql import Binder, keyset_branches, order_sql, where_sql
 # planning with all five tiers, 0.6 with tier 0 alone; `mull wien`: 3.3 against 1.7).
 ENOUGH = 20
 # A search of one term and nothing else, whose tiers' rows all hold the term but for a few
-# spellings, reads a tier of few rows by its first ids, which its ranges' index gives without
-# the table (strategies.ids_first_rows), and so is read by tiers from this many matches where
-# a search with filters or several terms is read once and sorted up to SMALL_RESULT. At 3M,
-# the page of `search=strauss` (6,812, tier 0) 8-11 -> 5 ms on PostgreSQL 15; `doerte`
-# (4,615) 24 -> 7.5 ms embedded, 19 -> 8 on PostgreSQL 15; `oettl` (4,589) 10 -> 3.5 and
-# 8 -> 4. Fewer are read once: planning every tier's ranges cost `tamar` (765) 12.5 ms
-# where reading its matches took 3.5 (PostgreSQL 15).
+# spellings, reads a tier of whole words (Tier.whole) of few rows by its first ids, which its
+# ranges' index gives without the table (strategies.ids_first_rows), and so is read by tiers
+# from this many matches where a search with filters or several terms is read once and
+# sorted up to SMALL_RESULT. At 3M, the page of `search=strauss` (6,812, tier 0) 8-11 -> 5 ms
+# on PostgreSQL 15; `doerte` (4,615) 24 -> 7.5 ms embedded, 19 -> 8 on PostgreSQL 15;
+# `oettl` (4,589) 10 -> 3.5 and 8 -> 4. Fewer are read once: planning every tier's ranges
+# cost `tamar` (765) 12.5 ms where reading its matches took 3.5 (PostgreSQL 15).
 ONE_TERM_COLLECTED = 2_000
 # The planner's rows of a tier read by its first ids at most: its ranges' index entries are
 # each read, where a walk by id reads the table's rows until the page's (fewer, the more the
@@ -84,7 +84,7 @@ def ranked_rows_sql(
     parts = []
     for tier, size in list(zip(tiers, sizes, strict=True))[:read_first]:
         rows = f"{where} AND {tier.rows}"
-        if size <= FIRST_IDS_TIER and tier.ranges != "TRUE" and one_term:
+        if size <= FIRST_IDS_TIER and tier.whole and one_term:
             read = ids_first_rows(f"{where} AND {tier.outside}", tier.ranges, tier.ids, keys[1:],
                                   limit + offset)  # fmt: skip
         elif size <= SMALL_RESULT:  # few, or none: their ranges and a sort, no walk at all
@@ -121,6 +121,10 @@ class Tier:
     ranges: str  # its sort keys' ranges (TRUE: the last tier, the rest)
     outside: str  # not in a better tier's ranges
     ids: str  # its range of ids after the cursor (TRUE: all)
+    # whether its ranges are of whole words, which a better tier's share only by chance (a
+    # name that is a term and a first name that is one too); a tier of the names a term
+    # starts holds the whole ones too, whose rows are all in better tiers
+    whole: bool
 
     @property
     def rows(self) -> str:
@@ -137,7 +141,8 @@ def _tiers(
         ranges = tier_sql(words, n, bind) if n < len(TIERS) else "TRUE"
         if ranges != "FALSE":
             outside = " AND ".join(f"NOT {b}" for b in better) or "TRUE"
-            tiers.append(Tier(n, ranges, outside, "TRUE"))
+            whole = n < len(TIERS) and TIERS[n][1]
+            tiers.append(Tier(n, ranges, outside, "TRUE", whole))
             better.append(ranges)
     if keys[0].descending:
         tiers.reverse()
