@@ -12,7 +12,7 @@ from django.test import Client
 
 from crm.models import Address, AppUser, CustomerRelationship
 from crm.readmodel import sync_now
-from crm.selectors import count, facts
+from crm.selectors import count, facts, ranked
 
 
 @pytest.fixture(autouse=True)
@@ -23,6 +23,7 @@ def fresh_caches() -> None:
     facts._distinct.clear()
     facts._walk_costs.clear()
     count._candidates.clear()
+    ranked._sizes.clear()
 
 
 @pytest.fixture(autouse=True)
