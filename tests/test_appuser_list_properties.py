@@ -48,6 +48,7 @@ from crm.fields import ORDER_INDEXES
 from crm.models import Address, AppUser, CustomerRelationship
 from crm.selectors import count
 from crm.selectors import ranked as ranked_pages
+from crm.sql import term_has_trigram
 
 # The module-scoped data fixture below only gets the test database if pytest-django
 # knows a selected test needs one: without this mark, a -k selection of only its tests
@@ -647,7 +648,7 @@ def test_a_search_of_one_term_counted_by_value_matches_the_python_oracle(
     ):
         response = api_client.get(URL, {"search": term})
         assert response.status_code == 200, response.content[:500]
-        if response.json()["count"] and not re.search(r"\s", fold(term)):
+        if response.json()["count"] and term_has_trigram(term) and not re.search(r"\s", fold(term)):
             assert "count;dur=" in response["Server-Timing"]
             assert 'desc="values"' in response["Server-Timing"], response["Server-Timing"]
         walk_drawn(api_client, data, dataset, [], [term], data.draw(orderings() | st.just([])))
