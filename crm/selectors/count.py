@@ -111,7 +111,7 @@ def contact_count(query: ListQuery, keep: PageOrder | None = None) -> Count:
     estimable = _estimable(query) or known is not None
     by_value = (
         search_count_sql(query.search[0], bind, cap)
-        if _one_term(query)
+        if one_term_alone(query)
         and term_has_trigram(query.search[0])
         and (known is None or known > COUNT_BY_VALUE_FROM)
         else None
@@ -159,7 +159,7 @@ def _search_estimate(query: ListQuery) -> int | None:
     1,700 to 50,000 matches, so one at most the cap is one the capped count finds without a
     block sample first (crm/db/count.sql). Several terms (their matches correlate) keep the
     sample."""
-    return term_candidates(query.search)[0] if _one_term(query) else None
+    return term_candidates(query.search)[0] if one_term_alone(query) else None
 
 
 # A term's candidates by the planner, kept per term for PLANNER_TTL: planning the six fields'
@@ -180,7 +180,7 @@ def term_candidates(terms: list[str]) -> list[int]:
     return [_candidates[t][1] for t in terms]
 
 
-def _one_term(query: ListQuery) -> bool:
+def one_term_alone(query: ListQuery) -> bool:
     """A search of one term and nothing else, whose count its searched fields decide."""
     return len(query.search) == 1 and not query.filters
 

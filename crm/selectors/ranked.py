@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from crm.params import ListQuery, OrderKey, RankWords
-from crm.selectors.count import PLANNER_TTL, Count
+from crm.selectors.count import PLANNER_TTL, Count, one_term_alone
 from crm.selectors.db import Fetch, plan_rows_each
 from crm.selectors.indexes import Facts
 from crm.selectors.plan import SMALL_RESULT
@@ -63,7 +63,7 @@ def ranked_rows_sql(
     limit = query.page_size + 1
     where = where_sql(query.filters, query.search, bind, rechecked=query.rechecked)
     matches = facts.matches
-    one_term = len(query.search) == 1 and not query.filters
+    one_term = one_term_alone(query)
     collected = ONE_TERM_COLLECTED if one_term else SMALL_RESULT
     if matches is not None and matches.value <= collected:  # read once and sorted
         branches = (
