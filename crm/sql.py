@@ -74,13 +74,13 @@ def filter_sql(f: Filter, bind: Binder, *, ranges: bool = True) -> str:
     if f.field.key_of:
         return _sort_key_sql(f, bind)
     if f.matching is not None:
-        return _in_sql(column, kind, f.matching, bind) if f.matching else "FALSE"
+        return in_sql(column, kind, f.matching, bind) if f.matching else "FALSE"
     if lookup == "isnull":
         return f"{column} IS {'' if f.value else 'NOT '}NULL"
     if lookup in COMPARISONS:
         return f"{column} {COMPARISONS[lookup]} {bind(f.value, kind)}"
     if lookup == "in":
-        return _in_sql(column, kind, f.value, bind)
+        return in_sql(column, kind, f.value, bind)
     if lookup == "range":
         return f"{column} BETWEEN {bind(f.value[0], kind)} AND {bind(f.value[1], kind)}"
     if lookup in ("iexact", "istartswith"):
@@ -97,7 +97,7 @@ def filter_sql(f: Filter, bind: Binder, *, ranges: bool = True) -> str:
     return _like_sql(column, lookup, f.value, bind)
 
 
-def _in_sql(column: str, kind: Kind, values: Iterable[Any], bind: Binder) -> str:
+def in_sql(column: str, kind: Kind, values: Iterable[Any], bind: Binder) -> str:
     return f"{column} IN ({', '.join(bind(v, kind) for v in dict.fromkeys(values))})"
 
 
@@ -202,10 +202,6 @@ def _like_pattern(lookup: str, value: str) -> str:
 
 def _like_sql(column: str, lookup: str, value: str, bind: Binder) -> str:
     match = like_match_sql(column, lookup, value, bind)
-    if lookup not in SUBSTRING_LOOKUPS or not value.isascii():
-        # startswith: a range of the column's own b-tree. Outside ASCII the implication
-        # below is not proven.
-        return match
     # A redundant index path: an ASCII value that the column contains (in upper() too: only
     # dotless i and long s reach ASCII there, and they fold to i and s; tests/test_plan_guard.py
     # checks every character) is contained in its fold, crm_fold() = lower(unaccent()), and
@@ -213,18 +209,35 @@ def _like_sql(column: str, lookup: str, value: str, bind: Binder) -> str:
     # the few candidate rows. A rare substring scanned the table twice
     # (`customer_id__icontains=99999`: 2.7 s at 3M). A pattern without a trigram made the
     # trigram index return every row to recheck (`street__icontains=qq`: 7 s at 3M, where a
-    # scan takes 1.4 s), so it gets none.
-    if column in SEARCHED_COLUMNS and has_trigram(value):
+    # scan takes 1.4 s), so it gets none. Outside ASCII the implication is not proven.
+    if (
+        column in SEARCHED_COLUMNS
+        and lookup in SUBSTRING_LOOKUPS
+        and value.isascii()
+        and has_trigram(value)
+    ):
         # search_text is stored: its recheck is cheaper than computing the column's fold
         # for every candidate (`customer_id__contains=954&first_name__icontains=ria`: 22 ms
         # for the count through search_text, 68 through the two folds)
         return f"{match} AND {search_sql(value, bind)}"
-    # The column's own fold keeps the end of an `endswith`, whose last trigram narrows the
-    # candidates (`%092`: 3,400, not 9,400), and whose two last characters have one:
-    # `phone_number__endswith=01` (1% of the rows) had no index path through search_text,
-    # and was tested on 1.9 million rows with `address__street__contains=stra` (0.5 s).
-    own_fold = column in FOLD_INDEXED_COLUMNS
-    if not (own_fold and has_trigram(value, at_end=lookup.endswith("endswith"))):
+    if column in FOLD_INDEXED_COLUMNS:
+        return narrowed_by_fold(match, column, lookup, value, bind)
+    return match
+
+
+def narrowed_by_fold(match: str, column: str, lookup: str, value: str, bind: Binder) -> str:
+    """`match`, like_match_sql() of `column`, with the same test on the column's fold, which
+    a trigram index of crm_fold(column) serves (for an ASCII substring with a trigram, as
+    _like_sql says). That index keeps the end of an `endswith`, whose last trigram narrows
+    the candidates (`%092`: 3,400, not 9,400), and whose two last characters have one:
+    `phone_number__endswith=01` (1% of the rows) had no index path through search_text, and
+    was tested on 1.9 million rows with `address__street__contains=stra` (0.5 s)."""
+    at_end = lookup.endswith("endswith")
+    if (
+        lookup not in SUBSTRING_LOOKUPS
+        or not value.isascii()
+        or not has_trigram(value, at_end=at_end)
+    ):
         return match
     folded = _like_pattern(lookup, value.lower())
     return f"{match} AND crm_fold({column}) LIKE {bind(folded, Kind.TEXT)}"

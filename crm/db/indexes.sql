@@ -46,18 +46,28 @@ CREATE INDEX IF NOT EXISTS crm_contactrow_address_city_key_id ON crm_contactrow 
 -- changes (docs/performance-notes.md).
 CREATE INDEX IF NOT EXISTS crm_contactrow_search_trgm ON crm_contactrow USING gin (search_text gin_trgm_ops) WITH (gin_pending_list_limit='256');
 
--- The same per searched field, for a search sorted by one of them (crm/selectors/ranges.py
--- `split_search_rows`): `search=müller&ordering=last_name` took 0.49 s, since search_text's
--- index gives all 373,000 rows with `muller` in no order; now the rows whose key contains a
--- term are read group by group from the key's own index, and the rest, whose terms are all
--- in other fields, from these (for `müller`, none: 0.2 ms). About 3-5 s of the seed each,
--- 44-80 MB.
-CREATE INDEX IF NOT EXISTS crm_contactrow_first_name_fold_trgm ON crm_contactrow USING gin (crm_fold((first_name)::text) gin_trgm_ops) WITH (gin_pending_list_limit='256');
-CREATE INDEX IF NOT EXISTS crm_contactrow_last_name_fold_trgm ON crm_contactrow USING gin (crm_fold((last_name)::text) gin_trgm_ops) WITH (gin_pending_list_limit='256');
+-- The same for the two searched fields of near-unique values, which crm_value cannot hold
+-- (crm/db/words.sql): a search sorted by a searched field (crm/selectors/ranges.py
+-- `split_search_rows`) reads the rows whose key contains a term group by group from the
+-- key's own index, and the rest, whose terms are all in other fields, from these and from
+-- the names and places that crm_value says hold the term (`search=müller&ordering=last_name`
+-- took 0.49 s through search_text's 373,000 candidates; for `müller` the rest is none: 0.2
+-- ms); and a search's count by value (crm/sql.py search_count_sql). About 10 s of the seed
+-- each, 80 MB.
 CREATE INDEX IF NOT EXISTS crm_contactrow_customer_id_fold_trgm ON crm_contactrow USING gin (crm_fold((customer_id)::text) gin_trgm_ops) WITH (gin_pending_list_limit='256');
 CREATE INDEX IF NOT EXISTS crm_contactrow_phone_number_fold_trgm ON crm_contactrow USING gin (crm_fold((phone_number)::text) gin_trgm_ops) WITH (gin_pending_list_limit='256');
-CREATE INDEX IF NOT EXISTS crm_contactrow_address_street_fold_trgm ON crm_contactrow USING gin (crm_fold((address_street)::text) gin_trgm_ops) WITH (gin_pending_list_limit='256');
-CREATE INDEX IF NOT EXISTS crm_contactrow_address_city_fold_trgm ON crm_contactrow USING gin (crm_fold((address_city)::text) gin_trgm_ops) WITH (gin_pending_list_limit='256');
+
+-- No such index for the names and places: their few distinct values are in crm_value, whose
+-- trigram index finds those that hold a term or a pattern, and their rows are read by the
+-- (column, id) b-trees above (crm/selectors/facts.py resolve_patterns, ranges.py). Their
+-- trigram indexes cost 32 s of the 3M seed (of 229) and four more GIN insertions on every
+-- write of a row, and the random survey used them once in 1,690 requests (seed 4242). What
+-- they still gave is the statistics of each fold, from which the planner estimates a search
+-- term's rows (crm/sql.py anywhere_sql): these keep them.
+CREATE STATISTICS IF NOT EXISTS crm_contactrow_fold_first_name ON crm_fold(first_name::text) FROM crm_contactrow;
+CREATE STATISTICS IF NOT EXISTS crm_contactrow_fold_last_name ON crm_fold(last_name::text) FROM crm_contactrow;
+CREATE STATISTICS IF NOT EXISTS crm_contactrow_fold_address_street ON crm_fold(address_street::text) FROM crm_contactrow;
+CREATE STATISTICS IF NOT EXISTS crm_contactrow_fold_address_city ON crm_fold(address_city::text) FROM crm_contactrow;
 
 -- A substring of a text field that is not searched and has too many values to be read as
 -- the values it matches (crm/selectors/facts.py resolve_patterns): postal codes, 14,600 at

@@ -13,14 +13,21 @@ from typing import Any
 import orjson
 
 from crm.case_variants import variants_by_upper
-from crm.fields import RANK, SUBSTRING_LOOKUPS
+from crm.fields import RANK, SUBSTRING_LOOKUPS, VALUE_FIELDS, Kind
 from crm.params import Filter, ListQuery, OrderKey, on_sort_keys
 from crm.selectors.count import PLANNER_TTL, Count, table_total, term_candidates
 from crm.selectors.db import connection, fetch_rows, plan_nodes_each
 from crm.selectors.indexes import CASE_LOOKUPS, Facts
 from crm.selectors.plan import LOOSE_SCAN_KEYS, RECHECK_FROM, key_columns_asked, rechecks_term
 from crm.selectors.strategies import distinct_keys
-from crm.sql import Binder, anywhere_sql, like_match_sql, order_sql, where_sql
+from crm.sql import (
+    Binder,
+    anywhere_sql,
+    like_match_sql,
+    narrowed_by_fold,
+    order_sql,
+    where_sql,
+)
 
 # Whether a column has few distinct values, by the planner's statistics: then a loose scan
 # over them (at most LOOSE_SCAN_KEYS index descents) is cheap, and a text pattern or a search
@@ -137,7 +144,8 @@ def resolve_patterns(query: ListQuery) -> ListQuery:
     resolved = {
         i: replace(f, matching=_matching_values(f))
         for i, f in enumerate(query.filters)
-        if f.lookup in RESOLVED_LOOKUPS and distinct[f.field.column] <= LOOSE_SCAN_KEYS
+        if f.lookup in RESOLVED_LOOKUPS
+        and (f.field.name in VALUE_FIELDS or distinct[f.field.column] <= LOOSE_SCAN_KEYS)
     }
     redundant = {(f.field.sort_key, f.value) for f in resolved.values() if f.field.sort_key}
     filters = [
@@ -197,6 +205,8 @@ def _by_index(node: Any) -> bool:
 
 def _matching_values(f: Filter) -> tuple[str, ...] | None:
     """The distinct values of `f`'s column that `f` matches; None past LOOSE_SCAN_KEYS."""
+    if f.field.name in VALUE_FIELDS:
+        return _stored_values(f)
     col, bind = f.field.column, Binder()
     match = like_match_sql(col, f.lookup, f.value, bind)
     sql = (
@@ -206,3 +216,20 @@ def _matching_values(f: Filter) -> tuple[str, ...] | None:
     )
     ((distinct, values),) = fetch_rows(sql, bind.params)
     return tuple(values) if distinct <= LOOSE_SCAN_KEYS else None
+
+
+def _stored_values(f: Filter) -> tuple[str, ...] | None:
+    """_matching_values() of a name or a place, read from the distinct values that crm_value
+    keeps (crm/db/words.sql), whose trigram index finds those that hold an ASCII substring
+    however many there are; None if more than LOOSE_SCAN_KEYS match (then the filter is read
+    as a pattern). A value stored twice (a race of two writers) is in the list twice."""
+    bind = Binder()
+    match = narrowed_by_fold(like_match_sql("value", f.lookup, f.value, bind), "value",
+                             f.lookup, f.value, bind)  # fmt: skip
+    field = bind(f.field.column, Kind.TEXT)
+    sql = (
+        f"SELECT count(*), coalesce(array_agg(value), '{{}}') FROM (SELECT value FROM crm_value"
+        f" WHERE field = {field} AND {match} LIMIT {LOOSE_SCAN_KEYS + 1}) v"
+    )
+    ((matched, values),) = fetch_rows(sql, bind.params)
+    return tuple(values) if matched <= LOOSE_SCAN_KEYS else None

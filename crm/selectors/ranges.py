@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from itertools import groupby
 from operator import itemgetter
 
-from crm.fields import FIELDS, SEARCH_FIELDS, Field, Kind
+from crm.fields import FIELDS, SEARCH_FIELDS, VALUE_FIELDS, Field, Kind
 from crm.params import Filter, ListQuery, OrderKey
 from crm.selectors.budget import walk_budget
 from crm.selectors.db import Fetch, plan_rows, plan_rows_each
@@ -30,6 +30,7 @@ from crm.sql import (
     equal_sql,
     fold_contains_sql,
     folded_value_sql,
+    in_sql,
     order_sql,
     search_sql,
     where_sql,
@@ -147,6 +148,8 @@ class RowRanges:
         )
 
 
+VALUE_COLUMNS = frozenset(FIELDS[name].column for name in VALUE_FIELDS)
+Held = dict[tuple[int, str], list[str]]  # (term's position, column) -> values that hold it
 RowsSql = Callable[[str, int, int], str]  # (extra, limit, offset) -> SQL
 
 
@@ -173,9 +176,10 @@ def first_key_rows(
         )
     if reader is Reader.SPLIT_SEARCH:
         unsearched = where_sql(filters, [], bind, ranged=ranged)
+        held = values_holding(ranges.query.search, ranges.fetch)
 
         def split(extra: str, limit: int, offset: int) -> str:
-            rows = split_search_rows(ranges, where, unsearched, extra, keys, limit + offset)
+            rows = split_search_rows(ranges, where, unsearched, extra, keys, limit + offset, held)
             if rows is None:
                 return ranges.rows(where, extra, keys, limit, offset)
             return f"SELECT * FROM ({rows}) p OFFSET {offset}"
@@ -185,17 +189,18 @@ def first_key_rows(
 
 
 def split_search_rows(
-    ranges: RowRanges, where: str, unsearched: str, extra: str, keys: list[OrderKey], limit: int
-) -> str | None:
+    ranges: RowRanges, where: str, unsearched: str, extra: str, keys: list[OrderKey], limit: int,
+    held: Held,
+) -> str | None:  # fmt: skip
     """The first `limit` rows in `keys` order of a search sorted by a searched field: the
     rows whose key contains a term, and the few others (see plan.splits_search); None if
     the others are many, which the walk of the key's index finds instead. `unsearched` is
-    `where` without the search terms."""
+    `where` without the search terms, `held` the names and places that hold each term."""
     head, bind, terms = keys[0].field, ranges.bind, ranges.query.search
     col, folded = head.column, folded_value_sql(head)
     in_key = " OR ".join(fold_contains_sql(folded, t, bind) for t in terms)
     searched = FIELDS[head.key_of or head.name].column
-    rest = f"{unsearched} AND NOT ({in_key}) AND {_in_other_fields(searched, terms, bind)}"
+    rest = f"{unsearched} AND NOT ({in_key}) AND {_in_other_fields(searched, terms, bind, held)}"
     # The planner's estimate, from the statistics of each field's fold (crm/db/indexes.sql).
     expected = plan_rows(f"SELECT 1 FROM crm_contactrow WHERE {extra} AND {rest}", bind.params,
                          ranges.fetch)  # fmt: skip
@@ -212,15 +217,37 @@ def split_search_rows(
     )
 
 
-def _in_other_fields(col: str, terms: list[str], bind: Binder) -> str:
+def _in_other_fields(col: str, terms: list[str], bind: Binder, held: Held) -> str:
     """Each term in one of the searched fields other than the one of column `col`."""
     # With no term in the key, each is in another field: exact without search_text, whose
-    # trigram bitmap (all 282,000 rows with `wien`) cost more than the fields' own.
+    # trigram bitmap (all 282,000 rows with `wien`) cost more than the fields' own paths: the
+    # names and places that hold the term (their (column, id) b-trees, and the planner sizes
+    # them from their statistics), the customer ids and phone numbers whose folds hold it
+    # (their trigram indexes).
     others = [FIELDS[name].column for name in SEARCH_FIELDS if FIELDS[name].column != col]
+
+    def in_field(column: str, n: int, term: str) -> str:
+        if column not in VALUE_COLUMNS:
+            return fold_contains_sql(f"crm_fold({column})", term, bind)
+        values = held.get((n, column))
+        return in_sql(column, Kind.TEXT, values, bind) if values else "FALSE"
+
     return " AND ".join(
-        "(" + " OR ".join(fold_contains_sql(f"crm_fold({c})", t, bind) for c in others) + ")"
-        for t in terms
+        "(" + " OR ".join(in_field(c, n, t) for c in others) + ")" for n, t in enumerate(terms)
     )
+
+
+def values_holding(terms: list[str], fetch: Fetch) -> Held:
+    """The names and places (crm_value, crm/db/words.sql) whose folds hold each term, found by
+    crm_value's trigram index, in one statement."""
+    bind = Binder()
+    selects = [
+        f"SELECT {n}, field, array_agg(value) FROM crm_value "
+        f"WHERE {fold_contains_sql('crm_fold(value)', term, bind)} GROUP BY field"
+        for n, term in enumerate(terms)
+    ]
+    rows = fetch(" UNION ALL ".join(f"({s})" for s in selects), bind.params)
+    return {(n, field): values for n, field, values in rows}
 
 
 def _keys_with_terms(col: str, folded: str, terms: list[str], bind: Binder) -> str:

@@ -1,0 +1,83 @@
+"""Names and places by their stored values (crm_value, crm/db/words.sql): a substring filter
+on one is read as the values it matches, however many distinct values the column has
+(crm/selectors/facts.py resolve_patterns), and a search sorted by a searched field finds the
+rest of its rows, those whose term is in another field, through them (crm/selectors/ranges.py
+split_search_rows). No trigram index of the names' and places' own folds is left to do it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from crm.params import parse_list_params
+from crm.selectors import facts
+from crm.selectors.db import fetch_rows
+from crm.selectors.facts import resolve_patterns
+from crm.selectors.ranges import values_holding
+from tests.test_appuser_list import MakeContact, get
+
+pytestmark = pytest.mark.django_db
+
+NAMES = ("Berger", "Bernhard", "Huber", "Gruber", "Maier", "Auer")
+
+
+@pytest.fixture
+def many_values(make_contact: MakeContact) -> Iterator[None]:
+    """Six last names and six street numbers, analysed, where a column of more than four
+    distinct values counts as one of many."""
+    for n, name in enumerate(NAMES):
+        make_contact(last_name=name, street_number=f"{n}a")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE crm_contactrow")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(facts, "LOOSE_SCAN_KEYS", 4)
+        yield
+
+
+def _matching(params: dict[str, str]) -> tuple[str, ...] | None:
+    query = parse_list_params({name: [value] for name, value in params.items()})
+    return resolve_patterns(query).filters[0].matching
+
+
+def test_a_name_pattern_is_read_as_its_values_however_many_the_column_has(
+    many_values: None,
+) -> None:
+    assert sorted(_matching({"last_name__icontains": "BER"}) or ()) == [
+        "Berger",
+        "Bernhard",
+        "Gruber",
+        "Huber",
+    ]
+    assert sorted(_matching({"last_name__endswith": "ber"}) or ()) == ["Gruber", "Huber"]
+    assert _matching({"last_name__iexact": "auer"}) == ("Auer",)
+    assert _matching({"last_name__contains": "zz"}) == ()
+    # a column that crm_value does not hold keeps the distinct count's rule
+    assert _matching({"address__street_number__icontains": "a"}) is None
+
+
+def test_more_matching_values_than_the_loose_scan_reads_keep_the_pattern(
+    many_values: None,
+) -> None:
+    assert _matching({"last_name__icontains": "er"}) is None  # all six
+
+
+def test_the_list_answers_a_name_pattern_by_its_values(
+    api_client: Client, many_values: None
+) -> None:
+    response = get(api_client, {"last_name__icontains": "UBER", "ordering": "last_name"})
+    assert [r["last_name"] for r in response.json()["results"]] == ["Gruber", "Huber"]
+
+
+def test_the_values_that_hold_each_term(make_contact: MakeContact) -> None:
+    """What the second part of a search sorted by a searched field reads the names and places
+    by: each term's values, in every spelling the search matches."""
+    make_contact(first_name="Wiebke", city="Wien", street="Wiener Straße")
+    make_contact(last_name="Müller", city="Graz")
+    assert values_holding(["wien", "MUELLER", "qqq"], fetch_rows) == {
+        (0, "address_city"): ["Wien"],
+        (0, "address_street"): ["Wiener Straße"],
+        (1, "last_name"): ["Müller"],
+    }
