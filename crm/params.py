@@ -197,7 +197,14 @@ def parse_filter(name: str, raw: str) -> Filter:
             f"lookup {shown(lookup)} does not apply to {f.kind.value} field {f.name!r}; "
             f"allowed: {', '.join(f.lookups)}"
         )
-    return Filter(f, lookup, parse_filter_value(f, lookup, raw))
+    value = parse_filter_value(f, lookup, raw)
+    if lookup == "in" and len(set(value)) == 1:
+        # One value, however often: its equality, which the plan knows fixes the column (the
+        # first column of an order's index: `address__country__in=DE&ordering=phone_number`
+        # walked the phone index past every other country, 2.6 s at 3M; as `=`, 2.4 ms)
+        # and the count sizes from the column's statistics.
+        return Filter(f, "exact", value[0])
+    return Filter(f, lookup, value)
 
 
 def _split_lookup(name: str) -> tuple[str, str]:

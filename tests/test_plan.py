@@ -15,7 +15,14 @@ from crm.params import ListQuery, parse_list_params
 from crm.selectors import plan
 from crm.selectors.budget import MAX_WALK, MIN_WALK, WALK_COST_FACTOR, walk_budget
 from crm.selectors.count import Count
-from crm.selectors.indexes import Facts, case_cuts, fixed_fields, has_index
+from crm.selectors.indexes import (
+    MERGED_RANGES,
+    Facts,
+    case_cuts,
+    fixed_fields,
+    has_index,
+    index_ranges,
+)
 from crm.selectors.plan import (
     SMALL_RESULT,
     Reader,
@@ -71,13 +78,52 @@ def test_an_order_index_gives_its_tail_once_equalities_fix_its_head() -> None:
 
 
 def test_an_exact_filter_fixes_its_field_and_an_iexact_only_as_equalities_of_its_variants() -> None:
-    assert fixed_fields(query("customer_id=M1&gender__in=F"), facts()) == {"customer_id"}
+    assert fixed_fields(query("customer_id=M1&gender__in=F,M"), facts()) == {"customer_id"}
     assert fixed_fields(query("customer_id__iexact=bach"), facts(variants=True)) == {"customer_id"}
     # without code point order no variants are known; a long value's are cut to a prefix
     assert not fixed_fields(query("customer_id__iexact=bach"), facts())
     assert not fixed_fields(query("customer_id__iexact=mustermann"), facts(variants=True))
     # a name's equality is its sort key's (crm/params.py on_sort_keys)
     assert fixed_fields(query("last_name=Muster"), facts()) == {"last_name_key"}
+
+
+def test_an_in_of_one_value_is_its_equality() -> None:
+    assert query("address__country__in=DE,DE").filters == query("address__country=DE").filters
+    assert query("relationship__points__in=5").filters == query("relationship__points=5").filters
+    assert query("address__country__in=DE,AT").filters[0].lookup == "in"
+
+
+def test_a_walk_is_read_inside_the_equalities_an_order_index_has_before_its_key() -> None:
+    def walked(string: str) -> list[list[tuple[str, str, object]]]:
+        q = query(string)
+        return [
+            [(f.field.name, f.lookup, f.value) for f in r] for r in index_ranges(q, q.ordering[0])
+        ]
+
+    country = "address__country"
+    assert walked("address__country=DE&gender=F&ordering=-phone_number,birthday") == [
+        [(country, "exact", "DE")]
+    ]
+    # a name's equality is its sort key's (crm/params.py on_sort_keys)
+    assert walked("address__city=Wien&ordering=phone_number") == [
+        [("address_city_key", "exact", "Wien")]
+    ]
+    # an `in` of a few values: one range each, merged in order
+    assert walked("address__country__in=DE,AT,DE&ordering=phone_number") == [
+        [(country, "exact", "DE")],
+        [(country, "exact", "AT")],
+    ]
+    many = ",".join(f"C{n}" for n in range(MERGED_RANGES + 1))
+    assert walked(f"address__country__in={many}&ordering=phone_number") == []
+    assert walked("address__country=DE&ordering=relationship__points") == []  # no such index
+    assert walked("address__country__icontains=D&ordering=phone_number") == []  # a pattern
+    assert walked("ordering=phone_number") == []
+
+
+def test_a_pattern_read_as_its_values_is_walked_as_their_ranges() -> None:
+    q = query("address__country__icontains=e&ordering=address__city_code")
+    resolved = replace(q, filters=[replace(q.filters[0], matching=("DE", "BE"))])
+    assert [[f.value for f in r] for r in index_ranges(resolved, q.ordering[0])] == [["DE"], ["BE"]]
 
 
 def test_a_case_insensitive_prefix_on_the_first_key_is_its_variants_in_sort_order() -> None:
@@ -179,7 +225,7 @@ def test_an_equality_that_fixes_an_order_index_head_reads_a_range_of_it() -> Non
 def test_one_equality_in_id_order_reads_its_column_index() -> None:
     assert budget("gender=F") is None
     assert budget("gender=F&birthday__year=1980") == MIN_WALK
-    assert budget("gender__in=F") is not None  # not an equality that fixes the field
+    assert budget("gender__in=F,M") is not None  # not an equality that fixes the field
 
 
 def test_without_a_count_the_walk_is_the_least() -> None:
@@ -342,7 +388,7 @@ def test_a_nullable_first_key_is_not_read_per_key(monkeypatch: pytest.MonkeyPatc
 def test_a_first_key_of_many_values_is_not_read_per_key() -> None:
     many = {"gender": False}
     assert first_key_reader("first_name=Michael&ordering=gender", few=many) is Reader.PLAIN
-    assert first_key_reader("first_name__in=Michael&ordering=gender", few={}) is Reader.PLAIN
+    assert first_key_reader("first_name__in=Michael,Anna&ordering=gender", few={}) is Reader.PLAIN
 
 
 CITY_KEY = "address_city_key"

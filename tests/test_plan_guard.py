@@ -530,6 +530,38 @@ def test_an_equality_on_the_second_column_of_an_order_index_reads_its_groups(
     assert not too_many, f"rows read: {too_many}"
 
 
+@pytest.mark.parametrize(("first", "second", "_id"), ORDER_INDEXES)
+def test_an_equality_before_an_order_index_key_bounds_the_walk_of_its_keys(
+    explain, first, second, _id
+) -> None:
+    """`address__country=DE&ordering=phone_number,relationship__last_activity`, both ways, on
+    the first page and page 5: the page's first keys (the window) are walked inside the
+    equality, a range of the (country, phone number) index; `address__country__in=DE,AT&
+    ordering=phone_number`, the two ranges merged (crm/selectors/indexes.py index_ranges).
+    Walked along the phone number index alone, every other country's numbers came first
+    (1.4 million rows at 3M, 2.8 s; 1.5 s for the two countries)."""
+    first, second = PUBLIC.get(first, first), PUBLIC.get(second, second)
+    f = FIELDS[first]
+    fixed = _filter_for(f)
+    # and an `in` of the two most frequent values: the two ranges merged in order
+    two = _scalar(
+        f"SELECT array_agg(v) FROM (SELECT {f.column} AS v FROM crm_contactrow "  # noqa: S608
+        f"GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 2) t"
+    )
+    too_many = {}
+    for sign in ("", "-"):
+        for page in (None, 5):
+            for filt, then in [(fixed, ",-relationship__points"), (Filter(f, "in", two), "")]:
+                ordering = parse_ordering(f"{sign}{second}{then}")
+                query = ListQuery(filters=[filt], ordering=ordering, page=page)
+                read: list[int] = []
+                read.append(explain(*_as_the_view(query, fetch=_reading(explain, read))))
+                if sum(read) > MAX_ROWS_READ:
+                    too_many[f"{first}__{filt.lookup}={filt.value}&ordering={sign}{second}"
+                             f"{then} page {page}"] = read  # fmt: skip
+    assert not too_many, f"rows read per statement: {too_many}"
+
+
 TEXT_FIELDS = [name for name, f in FIELDS.items() if f.kind is Kind.TEXT]
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import product
+from math import prod
 
 from crm.case_variants import Cuts, Variants, all_equalities, ranges_of
 from crm.fields import ORDER_INDEXES
@@ -77,6 +79,39 @@ def fixed_index_gives(head: OrderKey, fixed: frozenset[str], group: frozenset[st
     )
 
 
+# At most this many values of one `in` (or a pattern's matching values) are read as that
+# many ranges of an order index, merged in order (index_ranges): each costs an index descent
+# and a branch to plan.
+MERGED_RANGES = 20
+
+
+def index_ranges(query: ListQuery, head: OrderKey) -> list[list[Filter]]:
+    """The index ranges that hold the query's rows in `head`'s order, each as the equality
+    filters that fix the columns a b-tree of ORDER_INDEXES has before `head`: one range when
+    equalities fix all of them, one per value when one of them is an `in` of a few values
+    (MERGED_RANGES); none when no index has the query's equalities before `head`. A walk of
+    `head`'s order inside them (merged in order, strategies.first_rows) reads only their
+    rows, which its budget counts: walked through the whole table, `address__country=DE&
+    ordering=phone_number,relationship__last_activity` passed every other country's numbers
+    first (1.4 million rows, 2.8 s at 3M), and `address__country__in=DE,AT&ordering=
+    phone_number` 1.5 s."""
+    values = {f.field.name: [f] for f in query.filters if _is_one_value(f)}
+    for f in query.filters:
+        listed = f.value if f.lookup == "in" and f.matching is None else f.matching
+        if f.field.name not in values and listed and len(set(listed)) <= MERGED_RANGES:
+            values[f.field.name] = [Filter(f.field, "exact", v) for v in dict.fromkeys(listed)]
+    for index in ORDER_INDEXES:
+        n = index.index(head.field.name) if head.field.name in index else 0
+        fixing = [values[name] for name in index[:n] if name in values]
+        if n and len(fixing) == n and prod(map(len, fixing)) <= MERGED_RANGES:
+            return [list(r) for r in product(*fixing)]
+    return []
+
+
+def _is_one_value(f: Filter) -> bool:
+    return f.lookup == "exact" or (f.matching is not None and len(f.matching) == 1)
+
+
 def fixed_fields(query: ListQuery, facts: Facts) -> frozenset[str]:
     """Fields an equality fixes: `exact`, or an `iexact` read as a few equalities of its
     case variants (crm/case_variants.py)."""
@@ -84,7 +119,7 @@ def fixed_fields(query: ListQuery, facts: Facts) -> frozenset[str]:
 
 
 def _is_equality(f: Filter, facts: Facts) -> bool:
-    if f.lookup == "exact" or (f.matching is not None and len(f.matching) == 1):
+    if _is_one_value(f):
         return True
     return f.lookup == "iexact" and all_equalities(ranges_of(facts.variants, f.value, whole=True))
 

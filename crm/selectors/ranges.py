@@ -14,7 +14,7 @@ from crm.fields import FIELDS, SEARCH_FIELDS, VALUE_FIELDS, Field, Kind
 from crm.params import Filter, ListQuery, OrderKey
 from crm.selectors.budget import walk_budget
 from crm.selectors.db import Fetch, plan_rows, plan_rows_each
-from crm.selectors.indexes import Facts
+from crm.selectors.indexes import Facts, index_ranges
 from crm.selectors.plan import (
     SMALL_RESULT,
     Reader,
@@ -75,7 +75,10 @@ class RowRanges:
     def _first(self, where: str, extra: str, keys: list[OrderKey], rows: int) -> str:
         """The first `rows` rows in `keys` order, walked within their budget."""
         budget = walk_budget(self.query, keys, self.facts, rows)
-        return first_rows(where, extra, keys, rows, budget)
+        # the walk reads the ranges of an index that has the equalities before the key
+        walked = [f"{extra} AND {where_sql(r, [], self.bind)}"
+                  for r in index_ranges(self.query, keys[0])]  # fmt: skip
+        return first_rows(where, extra, keys, rows, budget, walked=walked)
 
     def _by_groups(
         self, where: str, extra: str, keys: list[OrderKey], limit: int, offset: int

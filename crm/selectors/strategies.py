@@ -23,7 +23,10 @@ def collected_rows(where: str, after: list[str] | None, keys: list[OrderKey], ro
     )
 
 
-def first_rows(where: str, extra: str, keys: list[OrderKey], limit: int, budget: int | None) -> str:
+def first_rows(
+    where: str, extra: str, keys: list[OrderKey], limit: int, budget: int | None,
+    walked: list[str] | None = None,
+) -> str:  # fmt: skip
     """The first `limit` rows matching `where AND extra` in `keys` order, in a plan whose
     cost is bounded whichever way the filter and the order are correlated.
 
@@ -31,7 +34,9 @@ def first_rows(where: str, extra: str, keys: list[OrderKey], limit: int, budget:
     but `city=Berlin ORDER BY phone_number` finds its first Berlin phone (+49...) only after
     every Austrian one (+43...): 100k+ rows at 200k contacts. So the walk gets a budget
     (budget.walk_budget); only if that does not fill the page, the filter's own access path
-    finds all matches and a top-N sort orders them.
+    finds all matches and a top-N sort orders them. The walk reads `walked`, conditions each
+    one range of an index in `keys` order that holds all the matches (indexes.index_ranges),
+    merged in order; by default `extra` alone.
     """
     order = order_sql(keys)
     if budget is None:
@@ -44,7 +49,14 @@ def first_rows(where: str, extra: str, keys: list[OrderKey], limit: int, budget:
             f"SELECT * FROM crm_contactrow WHERE {extra} AND {where} "
             f"ORDER BY {unindexed} LIMIT {limit}"
         )
-    walk = f"SELECT * FROM crm_contactrow WHERE {extra} ORDER BY {order} LIMIT {budget}"
+    ranges = [
+        f"SELECT * FROM crm_contactrow WHERE {r} ORDER BY {order} LIMIT {budget}"
+        for r in walked or [extra]
+    ]
+    walk = ranges[0] if len(ranges) == 1 else (
+        f"SELECT * FROM ({' UNION ALL '.join(f'({r})' for r in ranges)}) m "
+        f"ORDER BY {order} LIMIT {budget}"
+    )  # fmt: skip
     head = f"SELECT * FROM ({walk}) w WHERE {where} ORDER BY {order} LIMIT {limit}"
     return head_or_fallback(head, where, extra, unindexed, limit)
 
