@@ -108,10 +108,19 @@ SEARCH_FIELDS = (
     "address__street",
     "address__city",
 )
-# The searched fields whose distinct values crm_value holds (crm/db/words.sql, whose trigger
-# writes the same four columns): a search's exact count reads their rows by value, through
-# their (column, id) indexes (crm/sql.py search_count_sql). The other two are near-unique.
-VALUE_FIELDS = ("first_name", "last_name", "address__street", "address__city")
+# The fields whose distinct values crm_value holds (crm/db/words.sql, whose trigger writes
+# the same columns): a substring filter on one of them is read as the values it matches
+# (crm/selectors/facts.py resolve_patterns), and a search's exact count reads the rows of the
+# searched ones by value, through their (column, id) indexes (crm/sql.py search_count_sql).
+# The other two searched fields are near-unique.
+VALUE_FIELDS = (
+    "first_name",
+    "last_name",
+    "address__street",
+    "address__city",
+    "address__city_code",
+)
+SEARCHED_VALUE_FIELDS = tuple(name for name in VALUE_FIELDS if name in SEARCH_FIELDS)
 
 # Orders with a b-tree of their own beyond the (column, id) ones (crm/db/indexes.sql says
 # which query needs each), each also serving its tail after equality filters on its leading

@@ -20,6 +20,7 @@ from django.db import connection
 
 from crm.seed_data import ORIGINS
 from crm.seeding import CHUNK
+from tests.test_readmodel_concurrency import MISSING_VALUES_SQL
 
 AS_OF = "2026-01-15"
 AS_OF_TS = datetime(2026, 1, 15, tzinfo=UTC)
@@ -201,15 +202,9 @@ def test_its_sort_keys_match_the_database_definition() -> None:
 
 def test_it_fills_the_values_a_search_is_counted_by() -> None:
     """The seed writes the read model with its triggers off, then crm_word_fill() adds every
-    name and place (crm/db/words.sql), as the triggers would have."""
+    name, place and postal code (crm/db/words.sql), as the triggers would have."""
     seed(600)
-    missing = scalar(
-        "SELECT count(*) FROM (SELECT 'first_name', first_name FROM crm_contactrow"
-        " UNION SELECT 'last_name', last_name FROM crm_contactrow"
-        " UNION SELECT 'address_street', address_street FROM crm_contactrow"
-        " UNION SELECT 'address_city', address_city FROM crm_contactrow"
-        " EXCEPT SELECT field, value FROM crm_value) m"
-    )
+    missing = scalar(f"SELECT count(*) FROM ({MISSING_VALUES_SQL}) m")  # noqa: S608
     assert (missing, scalar("SELECT count(*) > 50 FROM crm_value")) == (0, True)
 
 

@@ -57,26 +57,20 @@ CREATE INDEX IF NOT EXISTS crm_contactrow_search_trgm ON crm_contactrow USING gi
 CREATE INDEX IF NOT EXISTS crm_contactrow_customer_id_fold_trgm ON crm_contactrow USING gin (crm_fold((customer_id)::text) gin_trgm_ops) WITH (gin_pending_list_limit='256');
 CREATE INDEX IF NOT EXISTS crm_contactrow_phone_number_fold_trgm ON crm_contactrow USING gin (crm_fold((phone_number)::text) gin_trgm_ops) WITH (gin_pending_list_limit='256');
 
--- No such index for the names and places: their few distinct values are in crm_value, whose
--- trigram index finds those that hold a term or a pattern, and their rows are read by the
--- (column, id) b-trees above (crm/selectors/facts.py resolve_patterns, ranges.py). Their
--- trigram indexes cost 32 s of the 3M seed (of 229) and four more GIN insertions on every
--- write of a row, and the random survey used them once in 1,690 requests (seed 4242). What
--- they still gave is the statistics of each fold, from which the planner estimates a search
--- term's rows (crm/sql.py anywhere_sql): these keep them.
+-- No such index for the names, the places and the postal code: their few distinct values
+-- are in crm_value, whose trigram index finds those that hold a term or a pattern, and their
+-- rows are read by the (column, id) b-trees above (crm/selectors/facts.py resolve_patterns,
+-- ranges.py). Their trigram indexes cost 39 s of the 3M seed (of 229) and five more GIN
+-- insertions on every write of a row; the random survey used the names' and places' once
+-- in 1,690 requests (seed 4242), the postal code's 35 times, for patterns that its values
+-- answer now (`address__city_code__iendswith=457`: the codes that end so, whose rows its
+-- b-tree counts without the table). What the names' and places' still gave is the
+-- statistics of each fold, from which the planner estimates a search term's rows
+-- (crm/sql.py anywhere_sql): these keep them.
 CREATE STATISTICS IF NOT EXISTS crm_contactrow_fold_first_name ON crm_fold(first_name::text) FROM crm_contactrow;
 CREATE STATISTICS IF NOT EXISTS crm_contactrow_fold_last_name ON crm_fold(last_name::text) FROM crm_contactrow;
 CREATE STATISTICS IF NOT EXISTS crm_contactrow_fold_address_street ON crm_fold(address_street::text) FROM crm_contactrow;
 CREATE STATISTICS IF NOT EXISTS crm_contactrow_fold_address_city ON crm_fold(address_city::text) FROM crm_contactrow;
-
--- A substring of a text field that is not searched and has too many values to be read as
--- the values it matches (crm/selectors/facts.py resolve_patterns): postal codes, 14,600 at
--- 3M (street numbers, 1,500, and the rest are resolved). Its filters had no index path:
--- `address__city_code__endswith=092` (2,400 matches) scanned the table, 0.5-0.6 s on every
--- page, in 4-6 of the random survey's 10 slowest requests (seed 404, both servers); with it
--- crm/sql.py adds `crm_fold(address_city_code)` containing the value, as search_text for
--- the searched fields.
-CREATE INDEX IF NOT EXISTS crm_contactrow_address_city_code_fold_trgm ON crm_contactrow USING gin (crm_fold((address_city_code)::text) gin_trgm_ops) WITH (gin_pending_list_limit='256');
 
 -- The name order, `ordering=last_name,first_name`, and `last_name=X&ordering=first_name`
 -- after the equality (both by their sort keys): the 9,236 Aigners have German first names, late in the alphabet, so

@@ -44,7 +44,10 @@ CREATE OR REPLACE FUNCTION crm_word_add(words text[]) RETURNS void LANGUAGE sql 
      ORDER BY crm_sort_letters(w), w
 $$;
 
--- crm_value: the distinct values of the same four columns, each with its column, for the
+-- crm_value: the distinct values of the same four columns and of the postal code, each with
+-- its column (crm/fields.py VALUE_FIELDS). A substring filter on one of them is read as the
+-- values it matches, found by the trigram index here, whose rows the (column, id) b-trees
+-- give (crm/selectors/facts.py resolve_patterns). And the names and places give the
 -- exact count of a search of one term (crm/selectors/count.py, crm/db/count.sql). A term
 -- without whitespace is in a row's search_text exactly when it is in one of the searched
 -- columns' folds (crm_search_text() joins them with spaces), so its matches are the rows
@@ -78,9 +81,10 @@ CREATE OR REPLACE FUNCTION crm_word_sync() RETURNS trigger LANGUAGE plpgsql AS $
 BEGIN
     PERFORM crm_word_add(ARRAY(SELECT crm_words(NEW.first_name, NEW.last_name,
                                                 NEW.address_street, NEW.address_city)));
-    PERFORM crm_value_add(ARRAY['first_name', 'last_name', 'address_street', 'address_city'],
+    PERFORM crm_value_add(ARRAY['first_name', 'last_name', 'address_street', 'address_city',
+                                'address_city_code'],
                           ARRAY[NEW.first_name, NEW.last_name, NEW.address_street,
-                                NEW.address_city]);
+                                NEW.address_city, NEW.address_city_code]);
     RETURN NULL;
 END $$;
 
@@ -88,10 +92,13 @@ DROP TRIGGER IF EXISTS crm_word_insert ON crm_contactrow;
 CREATE TRIGGER crm_word_insert AFTER INSERT ON crm_contactrow
     FOR EACH ROW EXECUTE FUNCTION crm_word_sync();
 DROP TRIGGER IF EXISTS crm_word_update ON crm_contactrow;
-CREATE TRIGGER crm_word_update AFTER UPDATE OF first_name, last_name, address_street, address_city
+CREATE TRIGGER crm_word_update
+    AFTER UPDATE OF first_name, last_name, address_street, address_city, address_city_code
     ON crm_contactrow FOR EACH ROW
-    WHEN ((OLD.first_name, OLD.last_name, OLD.address_street, OLD.address_city)
-          IS DISTINCT FROM (NEW.first_name, NEW.last_name, NEW.address_street, NEW.address_city))
+    WHEN ((OLD.first_name, OLD.last_name, OLD.address_street, OLD.address_city,
+           OLD.address_city_code)
+          IS DISTINCT FROM (NEW.first_name, NEW.last_name, NEW.address_street, NEW.address_city,
+                            NEW.address_city_code))
     EXECUTE FUNCTION crm_word_sync();
 
 -- Every word and value of the read model, after a bulk load that ran without the triggers
@@ -101,7 +108,9 @@ CREATE OR REPLACE FUNCTION crm_word_fill() RETURNS void LANGUAGE sql AS $$
         SELECT 'first_name', first_name FROM crm_contactrow GROUP BY 2
         UNION ALL SELECT 'last_name', last_name FROM crm_contactrow GROUP BY 2
         UNION ALL SELECT 'address_street', address_street FROM crm_contactrow GROUP BY 2
-        UNION ALL SELECT 'address_city', address_city FROM crm_contactrow GROUP BY 2)
-    SELECT crm_word_add(ARRAY(SELECT DISTINCT w FROM v, crm_words(value) w)),
+        UNION ALL SELECT 'address_city', address_city FROM crm_contactrow GROUP BY 2
+        UNION ALL SELECT 'address_city_code', address_city_code FROM crm_contactrow GROUP BY 2)
+    SELECT crm_word_add(ARRAY(SELECT DISTINCT w FROM v, crm_words(value) w
+                               WHERE field <> 'address_city_code')),
            crm_value_add(ARRAY(SELECT field FROM v), ARRAY(SELECT value FROM v))
 $$;

@@ -18,7 +18,7 @@ from __future__ import annotations
 from crm.params import ListQuery
 from crm.selectors.count import Count
 from crm.selectors.db import fetch_rows
-from crm.sql import Binder, search_sql
+from crm.sql import Binder, where_sql
 
 FEW_MATCHES = 3
 MAX_SUGGESTIONS = 5
@@ -115,6 +115,6 @@ SELECT EXISTS (SELECT 1 FROM crm_contactrow TABLESAMPLE SYSTEM (0.1) REPEATABLE 
 
 def _finds(search: list[str]) -> bool:
     bind = Binder()
-    where = " AND ".join(search_sql(t, bind) for t in search)
+    where = where_sql([], search, bind)
     ((found,),) = fetch_rows(_FINDS.format(w=where), bind.params)
     return bool(found)
