@@ -326,6 +326,19 @@ def test_a_walk_goes_as_far_as_its_fallbacks_cost_buys() -> None:
     assert walk_budget(q, q.ordering, plan.group_facts(walked, 30_000, []), 5_001) == 30_000
 
 
+def test_a_walk_gives_up_where_a_cheap_fallback_reads_every_match_for_less() -> None:
+    """`relationship__id__gte=2151491`: 851,000 matches, which the (relationship_id, id) index
+    gives without the table (path cost 29,000): the walk stops at what that cost buys, not at
+    the matches' number, which it walked past the two millionth id before falling back."""
+    q = query("relationship__id__gte=2151491")
+    cheap = Count(851_929, False, TABLE, "planner", path_cost=29_000)
+    walked = replace(facts(cheap), walk_row_cost=ID_WALK_ROW_COST)
+    affordable = int(29_000 / ID_WALK_ROW_COST / WALK_COST_FACTOR)
+    assert MAX_WALK < walk_budget(q, q.ordering, walked) == affordable < 851_929
+    # without the costs, the matches' number (as test_the_walk_of_many_matches_goes_...)
+    assert walk_budget(q, q.ordering, facts(cheap)) == 851_929
+
+
 # --- choose_first_key_reader ---------------------------------------------------------------
 
 
