@@ -76,7 +76,8 @@ def escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def filter_sql(f: Filter, bind: Binder, *, ranges: bool = True) -> str:
+def filter_sql(f: Filter, bind: Binder, *, ranges: bool = True, one_scan: bool = False) -> str:
+    """`one_scan`: as search_sql's, for a substring's redundant search_text condition."""
     column, kind, lookup = f.field.column, f.field.kind, f.lookup
     if f.field.key_of:
         return _sort_key_sql(f, bind)
@@ -101,7 +102,7 @@ def filter_sql(f: Filter, bind: Binder, *, ranges: bool = True) -> str:
         # lookups write it: an immutable expression, which has statistics (indexes.sql)
         utc = f"{column} AT TIME ZONE 'UTC'" if kind is Kind.DATETIME else column
         return f"extract({lookup} FROM {utc}) = {bind(f.value, Kind.INTEGER)}"
-    return _like_sql(column, lookup, f.value, bind)
+    return _like_sql(column, lookup, f.value, bind, one_scan=one_scan)
 
 
 def in_sql(column: str, kind: Kind, values: Iterable[Any], bind: Binder) -> str:
@@ -207,7 +208,7 @@ def _like_pattern(lookup: str, value: str) -> str:
     return LIKE_PATTERNS[lookup.removeprefix("i")].format(escape_like(value))
 
 
-def _like_sql(column: str, lookup: str, value: str, bind: Binder) -> str:
+def _like_sql(column: str, lookup: str, value: str, bind: Binder, *, one_scan: bool = False) -> str:
     match = like_match_sql(column, lookup, value, bind)
     # A redundant index path: an ASCII value that the column contains (in upper() too: only
     # dotless i and long s reach ASCII there, and they fold to i and s; tests/test_plan_guard.py
@@ -217,19 +218,24 @@ def _like_sql(column: str, lookup: str, value: str, bind: Binder) -> str:
     # (`customer_id__icontains=99999`: 2.7 s at 3M). A pattern without a trigram made the
     # trigram index return every row to recheck (`street__icontains=qq`: 7 s at 3M, where a
     # scan takes 1.4 s), so it gets none. Outside ASCII the implication is not proven.
-    if (
+    if _in_search_text(column, lookup, value):
+        # search_text is stored: its recheck is cheaper than computing the column's fold
+        # for every candidate (`customer_id__contains=954&first_name__icontains=ria`: 22 ms
+        # for the count through search_text, 68 through the two folds)
+        return f"{match} AND {search_sql(value, bind, one_scan=one_scan)}"
+    if column in FOLD_INDEXED_COLUMNS:
+        return narrowed_by_fold(match, column, lookup, value, bind)
+    return match
+
+
+def _in_search_text(column: str, lookup: str, value: str) -> bool:
+    """Whether _like_sql adds the filter's value as a condition on search_text."""
+    return (
         column in SEARCHED_COLUMNS
         and lookup in SUBSTRING_LOOKUPS
         and value.isascii()
         and has_trigram(value)
-    ):
-        # search_text is stored: its recheck is cheaper than computing the column's fold
-        # for every candidate (`customer_id__contains=954&first_name__icontains=ria`: 22 ms
-        # for the count through search_text, 68 through the two folds)
-        return f"{match} AND {search_sql(value, bind)}"
-    if column in FOLD_INDEXED_COLUMNS:
-        return narrowed_by_fold(match, column, lookup, value, bind)
-    return match
+    )
 
 
 def narrowed_by_fold(match: str, column: str, lookup: str, value: str, bind: Binder) -> str:
@@ -294,10 +300,11 @@ def search_count_sql(term: str, bind: Binder, cap: int | None) -> str:
         )
         or "FALSE"
     )
+    fields = ", ".join(f"'{FIELDS[name].column}'" for name in SEARCHED_VALUE_FIELDS)
     limit, more = ("", "false") if cap is None else (f" LIMIT {cap + 1}", f"count(*) > {cap}")
     return (
         f"WITH v AS MATERIALIZED (SELECT field, value FROM crm_value "
-        f"WHERE {fold_contains_sql('crm_fold(value)', term, bind)}), "
+        f"WHERE field IN ({fields}) AND {fold_contains_sql('crm_fold(value)', term, bind)}), "
         f"others AS MATERIALIZED (SELECT id FROM crm_contactrow WHERE {others}{limit}) "
         f"SELECT CASE WHEN NOT {more} THEN (SELECT count(DISTINCT id) FROM "
         f"(SELECT id FROM others UNION ALL {by_value}) m) END, {more} FROM others "
@@ -306,8 +313,9 @@ def search_count_sql(term: str, bind: Binder, cap: int | None) -> str:
 
 
 def fold_contains_sql(text: str, term: str, bind: Binder, *, one_scan: bool = False) -> str:
-    """Whether the folded `text` (search_text, or crm_fold() of a searched column, which
-    crm/db/indexes.sql indexes) contains the search term in any of its spellings: LIKE ANY
+    """Whether the folded `text` (search_text, crm_fold() of a searched column, which
+    crm/db/indexes.sql indexes for the customer id and the phone number, or of a crm_value
+    value) contains the search term in any of its spellings: LIKE ANY
     of them written out where there are at most 16 (crm_search_spellings(), whose estimates
     and rechecks are LIKE's), else the regular expression (crm_search_pattern(), both in
     crm/db/schema.sql). The functions are immutable, so with a literal argument they are
@@ -338,11 +346,17 @@ def where_sql(
     """The filters and search terms ANDed; a field whose case-insensitive filter the page
     already reads as ranges (`ranged`) gets no redundant ranges (each cost planning time),
     and a `rechecked` term is tested without the trigram index (ListQuery.rechecked)."""
-    parts = [filter_sql(f, bind, ranges=f.field != ranged) for f in filters]
-    indexed = [t for t in search if t not in rechecked and term_has_trigram(t)]
-    parts += [
-        search_sql(t, bind, indexed=t not in rechecked, one_scan=len(indexed) > 1) for t in search
-    ]
+    # the conditions on search_text's trigram index: search terms, and substrings of the
+    # searched fields (_like_sql); with more than one, each is one search of the index
+    terms = [t for t in search if t not in rechecked and term_has_trigram(t)]
+    substrings = [
+        f for f in filters
+        if f.matching is None and not f.field.key_of and f.lookup in SUBSTRING_LOOKUPS
+        and _in_search_text(f.field.column, f.lookup, f.value)
+    ]  # fmt: skip
+    one_scan = len(terms) + len(substrings) > 1
+    parts = [filter_sql(f, bind, ranges=f.field != ranged, one_scan=one_scan) for f in filters]
+    parts += [search_sql(t, bind, indexed=t not in rechecked, one_scan=one_scan) for t in search]
     return " AND ".join(parts) or "TRUE"
 
 

@@ -13,7 +13,7 @@ from django.db import connection
 from django.test import Client
 
 from crm.params import parse_list_params
-from crm.selectors import facts
+from crm.selectors import facts, ranges
 from crm.selectors.db import fetch_rows
 from crm.selectors.facts import resolve_patterns
 from crm.selectors.ranges import values_holding
@@ -67,19 +67,41 @@ def test_more_matching_values_than_the_loose_scan_reads_keep_the_pattern(
 def test_the_list_answers_a_name_pattern_by_its_values(
     api_client: Client, many_values: None
 ) -> None:
-    response = get(api_client, {"last_name__icontains": "UBER", "ordering": "last_name"})
-    assert [r["last_name"] for r in response.json()["results"]] == ["Quaxgruber", "Quaxhuber"]
+    params = {"last_name__icontains": "XGRUB", "ordering": "last_name"}
+    assert _matching(params) == ("Quaxgruber",)  # resolved, not read as the pattern
+    response = get(api_client, params)
+    assert [r["last_name"] for r in response.json()["results"]] == ["Quaxgruber"]
 
 
 def test_the_values_that_hold_each_term(make_contact: MakeContact) -> None:
     """What the second part of a search sorted by a searched field reads the names and places
     by: each term's values, in every spelling the search matches (and values that other
     tests' rows left, which hold the term too)."""
-    make_contact(first_name="Wiebke", city="Wien", street="Wiener Straße")
+    make_contact(first_name="Wienke", city="Wien", street="Wiener Straße", city_code="1230")
     make_contact(last_name="Müller", city="Graz")
-    held = values_holding(["wien", "MUELLER", "qqqx"], fetch_rows)
+    held = values_holding(["wien", "MUELLER", "qqqx", "123"], fetch_rows)
+    assert held is not None
     assert "Wien" in held[(0, "address_city")]
     assert "Wiener Straße" in held[(0, "address_street")]
+    assert "Wienke" in held[(0, "first_name")]
     assert "Müller" in held[(1, "last_name")]
-    assert "Wiebke" not in held.get((0, "first_name"), [])
     assert not any(n == 2 for n, _ in held)
+    # only the searched fields: a postal code is never a search's
+    assert not any(field == "address_city_code" for _, field in held)
+
+
+def test_a_term_in_too_many_values_is_not_read_by_them(
+    make_contact: MakeContact, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each value is a bound parameter, planned twice: past LOOSE_SCAN_KEYS of one column,
+    the sorted search walks the key's index instead (split_search_rows answers None)."""
+    for name in ("Quaxa", "Quaxb", "Quaxc"):
+        make_contact(first_name=name)
+    monkeypatch.setattr(ranges, "LOOSE_SCAN_KEYS", 2)
+    assert values_holding(["quax"], fetch_rows) is None
+    monkeypatch.setattr(ranges, "LOOSE_SCAN_KEYS", 3)
+    assert sorted(values_holding(["quax"], fetch_rows)[(0, "first_name")]) == [  # type: ignore[index]
+        "Quaxa",
+        "Quaxb",
+        "Quaxc",
+    ]

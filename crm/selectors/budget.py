@@ -17,8 +17,9 @@ from crm.selectors.indexes import (
 
 # How far to walk the sort key's index for a filtered page before using the filter's own
 # access path instead (strategies.first_rows): enough for four pages at the filter's
-# selectivity, and at least as many rows as the filter matches, since the fallback reads all
-# of them: a walk that fails then costs at most what the fallback does (ski rental), and one
+# selectivity, and at least as many rows as the filter matches (unless the fallback reads
+# them for less, walk_budget), since the fallback reads all of them: a walk that fails then
+# costs at most what the fallback does (ski rental), and one
 # that was only unlucky is not abandoned early (`gender=M&ordering=first_name`: the first man
 # is 3,400 rows into the first-name index; a 2,000-row walk sent it to sorting 1.4M men, 1.4 s).
 # At most MAX_WALK, unless the matches are more: a walk can pass at most the rows that do not

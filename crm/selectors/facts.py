@@ -116,8 +116,10 @@ def walk_row_cost(head: OrderKey) -> float | None:
 # the 373,000 Müllers (folded `muller`) as candidates for the few Mulders, 0.37 s to count
 # and page at 3M contacts; as `last_name IN ('Mulder')` the planner knows from its
 # statistics how many rows that is and takes the column's index, and a pattern no value
-# matches is FALSE. The values come from a loose scan over the column's distinct values
-# (one index descent each), fresh on every request.
+# matches is FALSE. The values come fresh on every request: for the names, places and
+# postal codes (VALUE_FIELDS) from crm_value, whose trigram index finds them however many
+# the column has (_stored_values); for a column of few values from a loose scan over its
+# distinct values (one index descent each).
 #
 # So is a case-insensitive equality (`last_name__iexact=müller`): read as upper(), its case
 # variants and a prefix of the name's sort key, the planner multiplied the selectivities
@@ -133,12 +135,17 @@ RESOLVED_LOOKUPS = SUBSTRING_LOOKUPS | {"iexact"}
 
 
 def resolve_patterns(query: ListQuery) -> ListQuery:
-    """`query` with each substring or case-insensitive equality (RESOLVED_LOOKUPS) on a field
-    of few distinct values resolved to the values that it matches (Filter.matching), and a
+    """`query` with each substring or case-insensitive equality (RESOLVED_LOOKUPS) on a name,
+    a place or a postal code, or on a field of few distinct values, resolved to the values
+    that it matches (Filter.matching), and a
     name's values to its sort key's (crm/params.py), whose prefix, which crm/params.py added
     for the name's prefix, they make redundant. The distinct counts of the first sort key,
     which the page asks about, are read in the same statement."""
-    patterns = [f.field.column for f in query.filters if f.lookup in RESOLVED_LOOKUPS]
+    patterns = [
+        f.field.column
+        for f in query.filters
+        if f.lookup in RESOLVED_LOOKUPS and f.field.name not in VALUE_FIELDS
+    ]
     asked = key_columns_asked(query, query.ordering, _known(query, None))
     distinct = distinct_values([*patterns, *asked])
     resolved = {
@@ -222,14 +229,14 @@ def _stored_values(f: Filter) -> tuple[str, ...] | None:
     """_matching_values() of a name or a place, read from the distinct values that crm_value
     keeps (crm/db/words.sql), whose trigram index finds those that hold an ASCII substring
     however many there are; None if more than LOOSE_SCAN_KEYS match (then the filter is read
-    as a pattern). A value stored twice (a race of two writers) is in the list twice."""
+    as a pattern). A value stored twice (a race of two writers) is counted once."""
     bind = Binder()
     match = narrowed_by_fold(like_match_sql("value", f.lookup, f.value, bind), "value",
                              f.lookup, f.value, bind)  # fmt: skip
     field = bind(f.field.column, Kind.TEXT)
     sql = (
-        f"SELECT count(*), coalesce(array_agg(value), '{{}}') FROM (SELECT value FROM crm_value"
-        f" WHERE field = {field} AND {match} LIMIT {LOOSE_SCAN_KEYS + 1}) v"
+        f"SELECT count(*), coalesce(array_agg(value), '{{}}') FROM (SELECT DISTINCT value "
+        f"FROM crm_value WHERE field = {field} AND {match} LIMIT {LOOSE_SCAN_KEYS + 1}) v"
     )
     ((matched, values),) = fetch_rows(sql, bind.params)
     return tuple(values) if matched <= LOOSE_SCAN_KEYS else None

@@ -120,8 +120,9 @@ def groups_by_index(query: ListQuery, keys: list[OrderKey], facts: Facts) -> boo
 # all 373,000 rows with `muller` at 3M contacts in no order, and the walk of the name index met
 # none before the middle of the alphabet (0.49 s). So the page is read in two parts: the rows
 # whose key contains a term, group by group (the loose scan above), and the rows whose key
-# contains none, whose terms are then all in other fields, which those fields' own trigram
-# indexes find (crm/db/indexes.sql; for `müller`, none). Only for a key of few distinct values
+# contains none, whose terms are then all in other fields: the names and places that hold
+# them (crm_value) by their own b-trees, the customer ids and phone numbers by their folds'
+# trigram indexes (crm/db/indexes.sql; for `müller`, none). Only for a key of few distinct values
 # (LOOSE_SCAN_KEYS, by the planner's statistics): a key of mostly unique values has no groups
 # to skip, and a term's matches are spread along its index.
 def _searches_the_key(query: ListQuery, keys: list[OrderKey]) -> bool:

@@ -10,12 +10,13 @@ from dataclasses import dataclass, replace
 from itertools import groupby
 from operator import itemgetter
 
-from crm.fields import FIELDS, SEARCH_FIELDS, VALUE_FIELDS, Field, Kind
+from crm.fields import FIELDS, SEARCH_FIELDS, SEARCHED_VALUE_FIELDS, Field, Kind
 from crm.params import Filter, ListQuery, OrderKey
 from crm.selectors.budget import walk_budget
 from crm.selectors.db import Fetch, plan_rows, plan_rows_each
 from crm.selectors.indexes import Facts, index_ranges
 from crm.selectors.plan import (
+    LOOSE_SCAN_KEYS,
     SMALL_RESULT,
     Reader,
     RowsReader,
@@ -151,7 +152,7 @@ class RowRanges:
         )
 
 
-VALUE_COLUMNS = frozenset(FIELDS[name].column for name in VALUE_FIELDS)
+VALUE_COLUMNS = frozenset(FIELDS[name].column for name in SEARCHED_VALUE_FIELDS)
 Held = dict[tuple[int, str], list[str]]  # (term's position, column) -> values that hold it
 RowsSql = Callable[[str, int, int], str]  # (extra, limit, offset) -> SQL
 
@@ -193,18 +194,22 @@ def first_key_rows(
 
 def split_search_rows(
     ranges: RowRanges, where: str, unsearched: str, extra: str, keys: list[OrderKey], limit: int,
-    held: Held,
+    held: Held | None,
 ) -> str | None:  # fmt: skip
     """The first `limit` rows in `keys` order of a search sorted by a searched field: the
     rows whose key contains a term, and the few others (see plan.splits_search); None if
     the others are many, which the walk of the key's index finds instead. `unsearched` is
-    `where` without the search terms, `held` the names and places that hold each term."""
+    `where` without the search terms, `held` the names and places that hold each term (None:
+    too many, and the walk of the key's index finds the rows)."""
+    if held is None:
+        return None
     head, bind, terms = keys[0].field, ranges.bind, ranges.query.search
     col, folded = head.column, folded_value_sql(head)
     in_key = " OR ".join(fold_contains_sql(folded, t, bind) for t in terms)
     searched = FIELDS[head.key_of or head.name].column
     rest = f"{unsearched} AND NOT ({in_key}) AND {_in_other_fields(searched, terms, bind, held)}"
-    # The planner's estimate, from the statistics of each field's fold (crm/db/indexes.sql).
+    # The planner's estimate: the names' and places' IN lists from their columns'
+    # statistics, the customer ids' and phone numbers' folds from their indexes'.
     expected = plan_rows(f"SELECT 1 FROM crm_contactrow WHERE {extra} AND {rest}", bind.params,
                          ranges.fetch)  # fmt: skip
     if expected > SMALL_RESULT:
@@ -240,16 +245,22 @@ def _in_other_fields(col: str, terms: list[str], bind: Binder, held: Held) -> st
     )
 
 
-def values_holding(terms: list[str], fetch: Fetch) -> Held:
+def values_holding(terms: list[str], fetch: Fetch) -> Held | None:
     """The names and places (crm_value, crm/db/words.sql) whose folds hold each term, found by
-    crm_value's trigram index, in one statement."""
+    crm_value's trigram index, in one statement; None if a term is in more than
+    LOOSE_SCAN_KEYS of one column's values (each value is a bound parameter, planned twice:
+    then the sort key's index is walked instead)."""
     bind = Binder()
+    columns = ", ".join(f"'{c}'" for c in sorted(VALUE_COLUMNS))  # registry columns
     selects = [
-        f"SELECT {n}, field, array_agg(value) FROM crm_value "
-        f"WHERE {fold_contains_sql('crm_fold(value)', term, bind)} GROUP BY field"
+        f"SELECT {n}, field, (array_agg(DISTINCT value))[:{LOOSE_SCAN_KEYS + 1}] FROM crm_value "
+        f"WHERE field IN ({columns}) AND {fold_contains_sql('crm_fold(value)', term, bind)} "
+        f"GROUP BY field"
         for n, term in enumerate(terms)
     ]
     rows = fetch(" UNION ALL ".join(f"({s})" for s in selects), bind.params)
+    if any(len(values) > LOOSE_SCAN_KEYS for _, _, values in rows):
+        return None
     return {(n, field): values for n, field, values in rows}
 
 
