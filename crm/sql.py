@@ -351,7 +351,7 @@ def where_sql(
     terms = [t for t in search if t not in rechecked and term_has_trigram(t)]
     substrings = [
         f for f in filters
-        if f.matching is None and not f.field.key_of and f.lookup in SUBSTRING_LOOKUPS
+        if f.matching is None and not f.field.key_of
         and _in_search_text(f.field.column, f.lookup, f.value)
     ]  # fmt: skip
     one_scan = len(terms) + len(substrings) > 1

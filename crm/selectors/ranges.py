@@ -76,6 +76,8 @@ class RowRanges:
     def _first(self, where: str, extra: str, keys: list[OrderKey], rows: int) -> str:
         """The first `rows` rows in `keys` order, walked within their budget."""
         budget = walk_budget(self.query, keys, self.facts, rows)
+        if not budget:  # no walk: an index range in order, or the filter's path and a sort
+            return first_rows(where, extra, keys, rows, budget)
         # the walk reads the ranges of an index that has the equalities before the key
         walked = [f"{extra} AND {where_sql(r, [], self.bind)}"
                   for r in index_ranges(self.query, keys[0])]  # fmt: skip
