@@ -291,9 +291,9 @@ def parse_list_params(params: Mapping[str, Sequence[str]]) -> ListQuery:
         errors.append({"param": "cursor", "message": "cursor cannot be combined with page"})
     if errors:
         raise InvalidParams(errors)
-    query.filters = [g for f in query.filters for g in on_sort_keys(f)]
     if query.search and "ordering" not in params:  # best matches first (crm/selectors/ranked.py)
         query.ordering = [OrderKey(RANK, False), OrderKey(FIELDS["id"], False)]
+    query.filters = [g for f in query.filters for g in on_sort_keys(f, query.ordering)]
     return query
 
 
@@ -302,12 +302,19 @@ def parse_list_params(params: Mapping[str, Sequence[str]]) -> ListQuery:
 # one-to-one, so an equality is the key's (`last_name=Müller&ordering=last_name` would walk
 # the key's index past every name before the M's), and a prefix, case-insensitive or not,
 # is a prefix of the key's letters (`sortprefix`, a range of the same index, which also
-# holds other spellings: the filter stays).
+# holds other spellings: the filter stays). A case-sensitive prefix only in an order by that
+# key: elsewhere it is one range of the name's own index, and the planner took the two for
+# independent conditions (`first_name__startswith=Li`: 40,000 rows expected as 556), which
+# sent a search's terms to be tested row by row on all 40,000 (`&search=sarah schmidt`,
+# 215 -> 118 ms at 3M). A case-insensitive one keeps it in any order: its own test is an OR
+# of the case variants' ranges, which the key's prefix, tested first, spares most rows
+# (`address__city__istartswith=be&search=anna&ordering=-created`: 18 ms without, 11 with).
 EQUAL_ON_KEY = ("exact", "in")
 PREFIX_OF_KEY = ("startswith", "istartswith", "iexact")
+CASELESS = ("istartswith", "iexact")
 
 
-def on_sort_keys(f: Filter) -> list[Filter]:
+def on_sort_keys(f: Filter, ordering: Sequence[OrderKey]) -> list[Filter]:
     key = f.field.sort_key
     if key is None:
         return [f]
@@ -315,6 +322,7 @@ def on_sort_keys(f: Filter) -> list[Filter]:
         return [Filter(key, "in", list(f.matching), f.matching)]
     if f.lookup in EQUAL_ON_KEY:
         return [Filter(key, f.lookup, f.value)]
-    if f.lookup in PREFIX_OF_KEY:
+    ordered = any(k.field is key for k in ordering)
+    if f.lookup in PREFIX_OF_KEY and (ordered or f.lookup in CASELESS):
         return [f, Filter(key, "sortprefix", f.value)]
     return [f]

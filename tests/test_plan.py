@@ -557,3 +557,22 @@ def test_a_groups_equalities_and_the_next_key_are_one_index_range_where_an_index
     assert plan.range_of_group(last_name[:1], last_name[1:])  # (last_name, id)
     country = query("ordering=address__country,-relationship__created").ordering
     assert not plan.range_of_group(country[:1], country[1:])
+
+
+def test_a_case_sensitive_prefix_on_a_name_is_its_keys_only_in_an_order_by_it() -> None:
+    """Elsewhere the key's prefix is the name's own range again, which the planner took for
+    an independent condition (crm/params.py on_sort_keys); a case-insensitive one keeps it."""
+    assert [f.lookup for f in query("first_name__startswith=Li").filters] == ["startswith"]
+    ordered = query("first_name__startswith=Li&ordering=gender,-first_name")
+    assert [f.lookup for f in ordered.filters] == ["startswith", "sortprefix"]
+    caseless = query("first_name__istartswith=li&ordering=gender")
+    assert [f.lookup for f in caseless.filters] == ["istartswith", "sortprefix"]
+
+
+def test_a_small_group_of_a_common_terms_search_is_read_apart_in_its_fallback() -> None:
+    """plan.reads_group_apart: the 9,236 Aigners, not the 588,000 rows with `hauptstraße`."""
+    common = replace(facts(), term_rows=588_000)
+    assert plan.reads_group_apart(common, 9_236)
+    assert not plan.reads_group_apart(common, 100_000)  # the bitmap then costs less
+    assert not plan.reads_group_apart(replace(facts(), term_rows=20_000), 100)  # a rare term
+    assert not plan.reads_group_apart(facts(), 100)  # no search

@@ -46,3 +46,24 @@ def test_terms_together_are_one_search_of_the_index_each() -> None:
     conditions = " ".join(_index_conditions(["+491515246502", "daniela"]))
     assert "'da[ae]?niela[ae]?'" in conditions  # its regular expression
     assert "%daeniela%" not in conditions
+
+
+def test_a_term_tested_row_by_row_comes_after_the_cheaper_filters() -> None:
+    """A term without a trigram (`am`) is tested on the rows of the other conditions, and
+    after their cheaper filters: as regexp_like(), priced as one operator, PostgreSQL tested
+    it first, on every row that the day then rejected (1.4 s at 3M on PostgreSQL 15)."""
+    from crm.params import parse_list_params
+
+    query = parse_list_params({"relationship__created__day": ["11"], "search": ["am"]})
+    bind = Binder()
+    where = where_sql(query.filters, query.search, bind)
+    sql = f"SELECT count(*) FROM crm_contactrow WHERE {where}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")  # every condition a filter
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", bind.params)
+        plan = cursor.fetchone()[0]
+    plan = orjson.loads(plan) if isinstance(plan, (str, bytes)) else plan
+    (scan,) = plan[0]["Plan"]["Plans"]
+    condition = scan["Filter"]
+    assert condition.index("EXTRACT(day") < condition.index("crm_holds(search_text")

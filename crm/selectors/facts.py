@@ -18,7 +18,13 @@ from crm.params import Filter, ListQuery, OrderKey, on_sort_keys
 from crm.selectors.count import PLANNER_TTL, Count, table_total, term_candidates
 from crm.selectors.db import connection, fetch_rows, plan_nodes_each
 from crm.selectors.indexes import CASE_LOOKUPS, Facts
-from crm.selectors.plan import LOOSE_SCAN_KEYS, RECHECK_FROM, key_columns_asked, rechecks_term
+from crm.selectors.plan import (
+    LOOSE_SCAN_KEYS,
+    RECHECK_FROM,
+    key_columns_asked,
+    reads_by_groups,
+    rechecks_term,
+)
 from crm.selectors.strategies import distinct_keys
 from crm.sql import (
     Binder,
@@ -26,6 +32,7 @@ from crm.sql import (
     like_match_sql,
     narrowed_by_fold,
     order_sql,
+    term_has_trigram,
     where_sql,
 )
 
@@ -85,7 +92,17 @@ def gather_facts(query: ListQuery, keys: list[OrderKey], matches: Count | None) 
         known,
         few_values=few_values(key_columns_asked(query, keys, known)),
         walk_row_cost=walk_row_cost(keys[0]) if costed else None,
+        term_rows=_commonest_term_rows(query, keys),
     )
+
+
+def _commonest_term_rows(query: ListQuery, keys: list[OrderKey]) -> int:
+    """Facts.term_rows: for an order whose pages walk through groups of equal first keys
+    (more than a key and id, or mixed directions), the candidates of the commonest search
+    term that the trigram index finds (kept per term, count.term_candidates)."""
+    indexed = [t for t in query.search if t not in query.rechecked and term_has_trigram(t)]
+    grouped = len(keys) > 2 or reads_by_groups(keys)
+    return max(term_candidates(indexed)) if indexed and grouped else 0
 
 
 # The planner's cost per row of reading the table in a sort key's order by its index (the
@@ -159,7 +176,7 @@ def resolve_patterns(query: ListQuery) -> ListQuery:
         g
         for i, f in enumerate(query.filters)
         if not (f.lookup == "sortprefix" and (f.field, f.value) in redundant)
-        for g in (on_sort_keys(resolved[i]) if i in resolved else [f])
+        for g in (on_sort_keys(resolved[i], query.ordering) if i in resolved else [f])
     ]
     return replace(query, filters=filters)
 

@@ -21,7 +21,6 @@ from crm.selectors.plan import (
     Reader,
     choose_first_key_reader,
     collects,
-    group_facts,
     range_of_group,
 )
 from crm.selectors.ranges import RowRanges, first_key_rows
@@ -222,8 +221,8 @@ def _group_rows(ranges: RowRanges, keys: list[OrderKey], where: str, branch: Bra
         return ranges.rows(where, branch.sql, keys, limit, offset)
     group = f"SELECT 1 FROM crm_contactrow WHERE {branch.equal}"
     size = plan_rows(group, ranges.bind.params, ranges.fetch)
-    ranges = replace(ranges, facts=group_facts(ranges.facts, size, fixed))
-    return ranges.rows(f"{where} AND {branch.equal}", branch.after, keys, limit, offset)
+    within = ranges.in_group(branch.equal, size, fixed)
+    return within.rows(f"{where} AND {branch.equal}", branch.after, keys, limit, offset)
 
 
 def _unimplied(filters: list[Filter], head: OrderKey, cuts: Cuts | None) -> list[Filter]:

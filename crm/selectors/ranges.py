@@ -24,8 +24,16 @@ from crm.selectors.plan import (
     choose_rows_reader,
     group_facts,
     range_of_group,
+    reads_group_apart,
 )
-from crm.selectors.strategies import calendar_rows, first_rows, key_groups, loose_scan_rows
+from crm.selectors.strategies import (
+    TABLE,
+    calendar_rows,
+    first_rows,
+    group_source,
+    key_groups,
+    loose_scan_rows,
+)
 from crm.sql import (
     Binder,
     equal_sql,
@@ -46,6 +54,7 @@ class RowRanges:
     facts: Facts
     bind: Binder
     fetch: Fetch
+    source: str = TABLE  # where a walk's fallback reads the matches (a group's rows)
 
     def rows(self, where: str, extra: str, keys: list[OrderKey], limit: int, offset: int) -> str:
         """Rows [offset, offset + limit) of `where AND extra` in `keys` order. `extra` is an
@@ -77,11 +86,18 @@ class RowRanges:
         """The first `rows` rows in `keys` order, walked within their budget."""
         budget = walk_budget(self.query, keys, self.facts, rows)
         if not budget:  # no walk: an index range in order, or the filter's path and a sort
-            return first_rows(where, extra, keys, rows, budget)
+            return first_rows(where, extra, keys, rows, budget, source=self.source)
         # the walk reads the ranges of an index that has the equalities before the key
         walked = [f"{extra} AND {where_sql(r, [], self.bind)}"
                   for r in index_ranges(self.query, keys[0])]  # fmt: skip
-        return first_rows(where, extra, keys, rows, budget, walked=walked)
+        return first_rows(where, extra, keys, rows, budget, walked=walked, source=self.source)
+
+    def in_group(self, equal: str, rows: int, fixed: list[OrderKey]) -> RowRanges:
+        """These ranges within one group of `rows` rows by the planner, whose first keys
+        `fixed` are equal (`equal`), that no index has before the next key: walked with the
+        group's facts, its fallback reading the group apart where plan.reads_group_apart."""
+        source = group_source(equal) if reads_group_apart(self.facts, rows) else self.source
+        return replace(self, facts=group_facts(self.facts, rows, fixed), source=source)
 
     def _by_groups(
         self, where: str, extra: str, keys: list[OrderKey], limit: int, offset: int
@@ -118,17 +134,18 @@ class RowRanges:
         sizes = plan_rows_each(selects, self.bind.params, self.fetch) if cut and not alone else []
         parts = []
         for n, (equal, wanted, skip) in enumerate(cut):
-            facts = (
-                replace(self.facts, group_fixed=self.facts.group_fixed | {head.field.name})
+            within = (
+                replace(self, facts=replace(self.facts, group_fixed=self.facts.group_fixed
+                                            | {head.field.name}))
                 if alone
-                else group_facts(self.facts, sizes[n], [head])
-            )
+                else self.in_group(equal, sizes[n], [head])
+            )  # fmt: skip
             # `extra`, a range of the first key, is a filter within the group, not a range of
             # the next key's index: inside that walk, the rows it rejected did not count
             # against the walk's budget (`created__year=2023&ordering=created,
             # relationship__created`, the next page: 1.7 million rows at 3M, 1.9 s)
             group = f"{where} AND {extra} AND {equal}"
-            parts.append(replace(self, facts=facts).rows(group, "TRUE", keys[1:], wanted, skip))
+            parts.append(within.rows(group, "TRUE", keys[1:], wanted, skip))
         if whole:
             ids_sql = ", ".join(self.bind(i, Kind.INTEGER) for i in whole)
             parts.append(f"SELECT * FROM crm_contactrow WHERE id IN ({ids_sql})")
