@@ -55,7 +55,7 @@ from crm.selectors import (
 )
 from crm.selectors.count import Count
 from crm.selectors.db import plan_rows
-from crm.selectors.facts import walk_row_cost
+from crm.selectors.facts import gather_facts, walk_row_cost
 from crm.selectors.indexes import Facts
 from crm.selectors.ranges import RowRanges
 from crm.sql import FOLD_INDEXED_COLUMNS, Binder, equal_sql, where_sql
@@ -854,12 +854,13 @@ def test_a_prefix_or_case_insensitive_value_of_few_values_is_sized_by_the_planne
     the ranges that hold exactly its strings (crm/sql.py): read as upper(), its case
     variants' ranges and a name's sort key prefix, the planner multiplied the three
     (`gender__iexact=M` was a quarter of the rows, a last name a thousandth of its share),
-    and sorted 95,000 rows for a page as if they were 3,100. Not yet a name's prefix, which
-    is also its sort key's, a superset the planner takes for an independent condition."""
+    and sorted 95,000 rows for a page as if they were 3,100. Not yet a name's case-
+    insensitive prefix, which is also its sort key's, a superset the planner takes for an
+    independent condition (a case-sensitive one is its key's only in an order by the name)."""
     off = {}
     for name in TEXT_FIELDS:
         f = FIELDS[name]
-        if lookup != "iexact" and f.sort_key is not None:
+        if lookup == "istartswith" and f.sort_key is not None:
             continue
         value = str(_filter_for(f).value)
         value = value.lower() if lookup.startswith("i") else value[:2]
@@ -957,7 +958,10 @@ def test_the_fallback_in_a_small_group_of_a_common_term_reads_the_group_apart(se
     params = {"gender": ["F"], "search": ["straße"], "ordering": ["last_name,last_updated"]}
     query = _resolved(parse_list_params(params))
     head, keys = query.ordering[0], query.ordering[1:]
-    name = _scalar("SELECT last_name_key FROM crm_contactrow GROUP BY 1 ORDER BY count(*), 1")
+    name = _scalar(
+        "SELECT last_name_key FROM crm_contactrow GROUP BY 1 HAVING bool_or(gender = 'F' AND "
+        "search_text LIKE '%strasse%') ORDER BY count(*), 1"
+    )
     ids = {}
     for term_rows in (588_000, 0):
         ranges = RowRanges(query, Facts(None, term_rows=term_rows), Binder(), fetch_rows)
@@ -973,3 +977,8 @@ def test_the_fallback_in_a_small_group_of_a_common_term_reads_the_group_apart(se
         apart = [f for f in _subquery_filters(plan) if "search_text" in f]
         assert bool(apart) == (term_rows > 0), plan
     assert ids[588_000] == ids[0] and ids[0]
+    # the term's candidates are gathered for an order read group by group, and only there
+    indexed = replace(query, rechecked=frozenset())  # (here the filter rechecks it)
+    assert gather_facts(indexed, query.ordering, None).term_rows > 0
+    by_name = parse_list_params({**params, "ordering": ["last_name"]})
+    assert gather_facts(by_name, by_name.ordering, None).term_rows == 0

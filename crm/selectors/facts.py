@@ -22,7 +22,6 @@ from crm.selectors.plan import (
     LOOSE_SCAN_KEYS,
     RECHECK_FROM,
     key_columns_asked,
-    reads_by_groups,
     rechecks_term,
 )
 from crm.selectors.strategies import distinct_keys
@@ -98,11 +97,11 @@ def gather_facts(query: ListQuery, keys: list[OrderKey], matches: Count | None) 
 
 def _commonest_term_rows(query: ListQuery, keys: list[OrderKey]) -> int:
     """Facts.term_rows: for an order whose pages walk through groups of equal first keys
-    (more than a key and id, or mixed directions), the candidates of the commonest search
-    term that the trigram index finds (kept per term, count.term_candidates)."""
+    (more than a key and id: a key and id in opposite directions read each group as a range
+    of its (column, id) index), the planner's estimate of the rows that hold the commonest
+    search term read through the trigram index (kept per term, count.term_candidates)."""
     indexed = [t for t in query.search if t not in query.rechecked and term_has_trigram(t)]
-    grouped = len(keys) > 2 or reads_by_groups(keys)
-    return max(term_candidates(indexed)) if indexed and grouped else 0
+    return max(term_candidates(indexed)) if indexed and len(keys) > 2 else 0
 
 
 # The planner's cost per row of reading the table in a sort key's order by its index (the

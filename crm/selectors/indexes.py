@@ -34,8 +34,9 @@ class Facts:
     # the planner's cost per row of walking the first sort key's index, in the units of
     # Count.path_cost (facts.walk_row_cost); None when unknown
     walk_row_cost: float | None = None
-    # the candidates of the commonest search term that search_text's trigram index finds
-    # (count.term_candidates), for a page read by groups (plan.reads_group_apart); else 0
+    # the planner's estimate of the rows holding the commonest search term read through
+    # search_text's trigram index (count.term_candidates), for a page read by groups
+    # (plan.reads_group_apart); else 0
     term_rows: int = 0
 
 
