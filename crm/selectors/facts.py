@@ -18,12 +18,7 @@ from crm.params import Filter, ListQuery, OrderKey, on_sort_keys
 from crm.selectors.count import PLANNER_TTL, Count, table_total, term_candidates
 from crm.selectors.db import connection, fetch_rows, plan_nodes_each
 from crm.selectors.indexes import CASE_LOOKUPS, Facts
-from crm.selectors.plan import (
-    LOOSE_SCAN_KEYS,
-    RECHECK_FROM,
-    key_columns_asked,
-    rechecks_term,
-)
+from crm.selectors.plan import LOOSE_SCAN_KEYS, RECHECK_FROM, key_columns_asked, rechecks_term
 from crm.selectors.strategies import distinct_keys
 from crm.sql import (
     Binder,
@@ -242,10 +237,11 @@ def _matching_values(f: Filter) -> tuple[str, ...] | None:
 
 
 def _stored_values(f: Filter) -> tuple[str, ...] | None:
-    """_matching_values() of a name or a place, read from the distinct values that crm_value
-    keeps (crm/db/words.sql), whose trigram index finds those that hold an ASCII substring
-    however many there are; None if more than LOOSE_SCAN_KEYS match (then the filter is read
-    as a pattern). A value stored twice (a race of two writers) is counted once."""
+    """_matching_values() of a name, a place or a postal code, read from the distinct values
+    that crm_value keeps (crm/db/words.sql), whose trigram index finds those that hold an
+    ASCII substring however many there are; None if more than LOOSE_SCAN_KEYS match (then
+    the filter is read as a pattern). A value stored twice (a race of two writers) is
+    counted once."""
     bind = Binder()
     match = narrowed_by_fold(like_match_sql("value", f.lookup, f.value, bind), "value",
                              f.lookup, f.value, bind)  # fmt: skip
