@@ -20,6 +20,7 @@ from crm.selectors.indexes import (
     Facts,
     case_cuts,
     fixed_fields,
+    group_ranges,
     has_index,
     index_ranges,
 )
@@ -402,7 +403,7 @@ def test_a_nullable_first_key_is_not_read_per_key(monkeypatch: pytest.MonkeyPatc
 def test_a_first_key_of_many_values_is_not_read_per_key() -> None:
     many = {"gender": False}
     assert first_key_reader("first_name=Michael&ordering=gender", few=many) is Reader.PLAIN
-    assert first_key_reader("first_name__in=Michael,Anna&ordering=gender", few={}) is Reader.PLAIN
+    assert first_key_reader("first_name__in=Michael,Anna&ordering=gender", few=many) is Reader.PLAIN
 
 
 CITY_KEY = "address_city_key"
@@ -576,3 +577,20 @@ def test_a_small_group_of_a_common_terms_search_is_read_apart_in_its_fallback() 
     assert not plan.reads_group_apart(common, 100_000)  # the bitmap then costs less
     assert not plan.reads_group_apart(replace(facts(), term_rows=20_000), 100)  # a rare term
     assert not plan.reads_group_apart(facts(), 100)  # no search
+
+
+def test_an_in_of_a_few_values_on_an_order_index_second_column_is_a_range_each() -> None:
+    """`first_name__in=Hannah,Nicole,Michael&ordering=-last_name`: each last name's group is
+    three ranges of (last name, first name, id), merged by id (indexes.group_ranges)."""
+    few = {"last_name_key": True}
+    q = query("first_name__in=Hannah,Nicole,Michael&ordering=-last_name")
+    assert choose_first_key_reader(q, q.ordering, facts(few=few)) is Reader.KEY_GROUPS
+    ranges = group_ranges(q, q.ordering[0])
+    assert [(f.field.name, f.lookup, f.value) for f in ranges] == [
+        ("first_name_key", "exact", name) for name in ("Hannah", "Nicole", "Michael")
+    ]
+    # an equality is the one range; more values than MERGED_RANGES are walked
+    assert group_ranges(query("first_name=Anna&ordering=-last_name"), q.ordering[0]) == []
+    many = ",".join(f"N{n}" for n in range(MERGED_RANGES + 1))
+    wide = query(f"first_name__in={many}&ordering=-last_name")
+    assert choose_first_key_reader(wide, wide.ordering, facts(few=few)) is Reader.PLAIN

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import product
 from math import prod
+from typing import Any
 
 from crm.case_variants import Cuts, Variants, all_equalities, ranges_of
 from crm.fields import ORDER_INDEXES
@@ -101,9 +102,9 @@ def index_ranges(query: ListQuery, head: OrderKey) -> list[list[Filter]]:
     phone_number` 1.5 s."""
     values = {f.field.name: [f] for f in query.filters if _is_one_value(f)}
     for f in query.filters:
-        listed = f.value if f.lookup == "in" and f.matching is None else f.matching
-        if f.field.name not in values and listed and len(set(listed)) <= MERGED_RANGES:
-            values[f.field.name] = [Filter(f.field, "exact", v) for v in dict.fromkeys(listed)]
+        listed = _few_values(f)
+        if f.field.name not in values and listed:
+            values[f.field.name] = [Filter(f.field, "exact", v) for v in listed]
     for index in ORDER_INDEXES:
         n = index.index(head.field.name) if head.field.name in index else 0
         fixing = [values[name] for name in index[:n] if name in values]
@@ -114,6 +115,35 @@ def index_ranges(query: ListQuery, head: OrderKey) -> list[list[Filter]]:
 
 def _is_one_value(f: Filter) -> bool:
     return f.lookup == "exact" or (f.matching is not None and len(f.matching) == 1)
+
+
+def _few_values(f: Filter) -> list[Any] | None:
+    """The distinct values of an `in` (or of a pattern read as the values it matches), if
+    they are at most MERGED_RANGES."""
+    listed = f.value if f.lookup == "in" and f.matching is None else f.matching
+    values = list(dict.fromkeys(listed)) if listed else []
+    return values if 0 < len(values) <= MERGED_RANGES else None
+
+
+def group_ranges(query: ListQuery, head: OrderKey) -> list[Filter]:
+    """Within one group of equal `head` keys read from a b-tree of ORDER_INDEXES (`head`, a
+    column, id) (plan.groups_by_index), the ranges of that index in id order: one per value
+    of an `in` of a few values on the column (each an equality); none where an equality
+    fixes it, which is the one range."""
+    listed = {f.field.name: f for f in query.filters if not _is_one_value(f) and _few_values(f)}
+    for index in ORDER_INDEXES:
+        if len(index) == 3 and index[0] == head.field.name and index[1] in listed:
+            f = listed[index[1]]
+            return [Filter(f.field, "exact", v) for v in _few_values(f) or []]
+    return []
+
+
+def listed_fields(query: ListQuery) -> frozenset[str]:
+    """Fields that an equality or an `in` of at most MERGED_RANGES values fixes to a few
+    values, each a range of an index that has the field first."""
+    return frozenset(
+        f.field.name for f in query.filters if _is_one_value(f) or _few_values(f) is not None
+    )
 
 
 def fixed_fields(query: ListQuery, facts: Facts) -> frozenset[str]:

@@ -16,7 +16,7 @@ from enum import Enum
 from crm.fields import ORDER_INDEXES, SEARCH_FIELDS, SUBSTRING_LOOKUPS, Kind
 from crm.params import Filter, ListQuery, OrderKey
 from crm.selectors.budget import walk_budget, walk_is_cheaper
-from crm.selectors.indexes import Facts, fixed_fields, has_index
+from crm.selectors.indexes import Facts, fixed_fields, has_index, listed_fields
 from crm.sql import term_has_trigram
 
 # A search term common enough that its trigram bitmap is the query's cost, while the other
@@ -98,7 +98,11 @@ def matches_whole_groups(query: ListQuery, keys: list[OrderKey]) -> bool:
 
 def _has_group_index(query: ListQuery, keys: list[OrderKey], facts: Facts) -> bool:
     head = keys[0].field
-    fixed = fixed_fields(query, facts)
+    # an `in` of a few values there is as many ranges of each group (`first_name__in=Hannah,
+    # Nicole,Michael&ordering=-last_name`: the walk of the last names met those first names
+    # only past the Asian and Turkish names at the end, and the fallback sorted the 247,749
+    # matches, 0.53 s at 3M on PostgreSQL 15)
+    fixed = fixed_fields(query, facts) | listed_fields(query)
     return (
         len(keys) == 2
         and not head.nullable  # a NULL ends the scan of its distinct keys (distinct_keys)

@@ -14,7 +14,7 @@ from crm.fields import FIELDS, SEARCH_FIELDS, SEARCHED_VALUE_FIELDS, Field, Kind
 from crm.params import Filter, ListQuery, OrderKey
 from crm.selectors.budget import walk_budget
 from crm.selectors.db import Fetch, plan_rows, plan_rows_each
-from crm.selectors.indexes import Facts, index_ranges
+from crm.selectors.indexes import Facts, group_ranges, index_ranges
 from crm.selectors.plan import (
     LOOSE_SCAN_KEYS,
     SMALL_RESULT,
@@ -192,10 +192,11 @@ def first_key_rows(
         )
     if reader is Reader.KEY_GROUPS:
         matching = f"SELECT {keys[0].field.column} FROM v WHERE {keys[0].field.column} IS NOT NULL"
+        in_index = [where_sql([f], [], bind) for f in group_ranges(ranges.query, keys[0])]
         return lambda extra, limit, offset: (
             ranges.rows(where, extra, keys, limit, offset)
             if offset
-            else key_groups(matching, where, where, extra, keys, limit)
+            else key_groups(matching, where, where, extra, keys, limit, ranges=in_index)
         )
     if reader is Reader.SPLIT_SEARCH:
         unsearched = where_sql(filters, [], bind, ranged=ranged)
