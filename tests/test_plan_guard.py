@@ -22,6 +22,7 @@ from dataclasses import replace
 from itertools import accumulate, pairwise
 from typing import Any
 
+import orjson
 import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
@@ -1006,3 +1007,19 @@ def test_the_fallback_in_a_small_group_of_a_common_term_reads_the_group_apart(se
     assert gather_facts(indexed, query.ordering, None).term_rows > 0
     by_name = parse_list_params({**params, "ordering": ["last_name"]})
     assert gather_facts(by_name, by_name.ordering, None).term_rows == 0
+
+
+def test_the_ranges_of_an_in_keep_the_other_filters_on_its_field(seeded) -> None:
+    """Each group's ranges replace the `in` they split, and only it: a substring read as the
+    values it matches is another `in` on the same key, which still holds."""
+    params = {"first_name__in": ["Michael,Anna"], "first_name__icontains": ["ich"],
+              "ordering": ["gender"], "page_size": ["50"]}  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM crm_contactrow WHERE first_name IN ('Michael', 'Anna') "
+            "AND first_name ILIKE '%ich%' ORDER BY gender, id LIMIT 50"
+        )
+        expected = [row[0] for row in cursor.fetchall()]
+    query = _resolved(parse_list_params(params))
+    page = contact_page(query, matches=contact_count(query))
+    assert [orjson.loads(r)["id"] for r in page.rows_json] == expected and expected

@@ -197,8 +197,7 @@ def first_key_rows(
         # each range implies the `in` it splits, which left in the groups' conditions made the
         # planner multiply the two and take the value's own index, filtered by the group's
         # key, for the few rows it expected (PostgreSQL 15: every Michael read for the women)
-        listed = {f.field.name for f in per_value}
-        rest = [f for f in filters if not (f.field.name in listed and f.lookup != "exact")]
+        rest = [f for f in filters if not _split_by(f, per_value)]
         in_groups = where_sql(rest, ranges.query.search, bind, ranged=ranged,
                               rechecked=ranges.query.rechecked)  # fmt: skip
         return lambda extra, limit, offset: (
@@ -218,6 +217,14 @@ def first_key_rows(
 
         return split
     return lambda extra, limit, offset: ranges.rows(where, extra, keys, limit, offset)
+
+
+def _split_by(f: Filter, ranges: list[Filter]) -> bool:
+    """Whether `ranges` (indexes.group_ranges: one equality per value) are the `in` `f`."""
+    listed = f.value if f.lookup == "in" and f.matching is None else f.matching
+    if not ranges or not listed or f.field != ranges[0].field:
+        return False
+    return set(listed) == {r.value for r in ranges}
 
 
 def split_search_rows(
