@@ -12,9 +12,8 @@ import pytest
 from crm.case_variants import Variants
 from crm.fields import FIELDS
 from crm.params import ListQuery, parse_list_params
-from crm.selectors import facts as facts_module
 from crm.selectors import plan
-from crm.selectors.budget import MAX_WALK, MIN_WALK, walk_budget
+from crm.selectors.budget import MAX_WALK, MIN_WALK, WALK_COST_FACTOR, walk_budget
 from crm.selectors.count import Count
 from crm.selectors.indexes import (
     MERGED_RANGES,
@@ -173,9 +172,8 @@ def test_a_common_term_is_tested_on_the_rows_that_cost_far_less_by_an_index() ->
 # first-name index (the walk), or found by the country index and sorted (the fallback).
 WALKED = "address__country=AT&ordering=first_name"
 TABLE = 3_000_000
-# the cost per row of walking the id index at 3M (crm/selectors/facts.py walk_row_cost): the
-# planner's 0.058, weighed for a key in the table's order (correlation 0.995)
-ID_WALK_ROW_COST = 0.058 * 5.1
+# the planner's cost per row of walking the id index at 3M (crm/selectors/facts.py)
+ID_WALK_ROW_COST = 0.058
 
 
 def test_without_a_filter_the_index_is_read_plainly() -> None:
@@ -250,8 +248,8 @@ def test_few_matches_are_collected_and_sorted_whatever_the_order() -> None:
 def test_few_matches_that_a_walk_finds_for_less_than_their_path_costs_are_walked() -> None:
     """4,600 of 3M contacts, women with a day of last activity, whose path is the gender
     index (half the table, read in its own order): page 10 of 10 rows is 101 matches, which
-    the id index holds about every 650 rows, a walk of some 260,000 rows costing less than
-    half that path (a walked row weighed as facts.walk_row_cost does)."""
+    the id index holds about every 650 rows, a walk of some 260,000 rows costing a third of
+    that path by the planner's units (with a quarter's allowance per walked row)."""
     keys = query("ordering=id").ordering
     few = Count(4_600, False, TABLE, "bounded", path_cost=175_000)
     walked = replace(facts(few), walk_row_cost=ID_WALK_ROW_COST)
@@ -281,13 +279,6 @@ def test_a_bounded_counts_result_is_collected_in_an_order_read_by_groups() -> No
     assert plan.collects(Reader.PLAIN, many, keys, offset=450)  # its rows before: a scan too
 
 
-def test_a_walked_row_costs_more_the_less_its_key_follows_the_tables_order() -> None:
-    in_order, out_of_order = facts_module.WALK_UNITS_IN_ORDER, facts_module.WALK_UNITS_OUT_OF_ORDER
-    assert facts_module._walk_units(1.0) == facts_module._walk_units(-1.0) == in_order
-    assert facts_module._walk_units(0.0) == out_of_order
-    assert in_order < facts_module._walk_units(0.7) < facts_module._walk_units(0.3) < out_of_order
-
-
 def test_the_walk_covers_four_pages_at_the_filters_selectivity() -> None:
     # 1 in 300 rows match: four pages of 26 rows (one more tells a next page) are 31,200
     assert budget(WALKED, Count(10_000, False, TABLE)) == 4 * 26 * 300
@@ -315,11 +306,11 @@ def test_the_walk_of_many_matches_goes_as_far_as_it_is_bound_to_succeed() -> Non
 def test_a_walk_goes_as_far_as_its_fallbacks_cost_buys() -> None:
     """A weak filter path costs the fallback a scan of the table (path cost 100,000, about
     `relationship__created__day=20`'s): the walk of matches spread thin reads as many rows
-    as that cost buys at the walk's own cost per row, past MAX_WALK."""
+    as a quarter of that cost buys at the walk's own cost per row, past MAX_WALK."""
     q = query("relationship__created__day=20&page_size=100&page=50")
     costly = Count(99_000, False, TABLE, "sample", path_cost=100_000)
     walked = replace(facts(costly), walk_row_cost=ID_WALK_ROW_COST)
-    affordable = int(100_000 / ID_WALK_ROW_COST)
+    affordable = int(100_000 / ID_WALK_ROW_COST / WALK_COST_FACTOR)
     assert walk_budget(q, q.ordering, walked, 5_001) == affordable > MAX_WALK
     # without either cost, the budget of the matches and MAX_WALK
     assert walk_budget(q, q.ordering, facts(costly), 5_001) == MAX_WALK
@@ -343,9 +334,9 @@ def test_a_walk_gives_up_where_a_cheap_fallback_reads_every_match_for_less() -> 
     q = query("relationship__id__gte=2151491")
     cheap = Count(851_929, False, TABLE, "planner", path_cost=29_000)
     walked = replace(facts(cheap), walk_row_cost=ID_WALK_ROW_COST)
-    affordable = int(29_000 / ID_WALK_ROW_COST)
+    affordable = int(29_000 / ID_WALK_ROW_COST / WALK_COST_FACTOR)
     assert walk_budget(q, q.ordering, walked) == affordable
-    assert affordable < 851_929
+    assert MAX_WALK < affordable < 851_929
     # without the costs, the matches' number (as test_the_walk_of_many_matches_goes_...)
     assert walk_budget(q, q.ordering, facts(cheap)) == 851_929
 

@@ -106,8 +106,8 @@ DROP FUNCTION IF EXISTS crm_count(text, text[], integer, boolean);
 --
 -- The cost of the filter's own path:
 -- Every answer after the planner's EXPLAIN also returns its cost of reading every match by
--- the filter's own access path (`path_cost`, in the planner's units, a scan of the table's
--- weighed by `scan_weight` below; NULL where no EXPLAIN ran): what the page's fallback pays when a walk of the sort key's index comes up short,
+-- the filter's own access path (`path_cost`, in the planner's units; NULL where no EXPLAIN
+-- ran): what the page's fallback pays when a walk of the sort key's index comes up short,
 -- so the page may walk as far as that cost buys (crm/selectors/budget.py walk_budget).
 DROP FUNCTION IF EXISTS crm_count(text, text[], integer, boolean, text, text, integer, integer,
                                   integer);
@@ -156,13 +156,6 @@ DECLARE
     -- more than 60,000 (a scan of the table: 130,000-145,000), and none under 40,000 took over
     -- 100 ms. A trigram bitmap's recheck costs more time than units (0.25-0.45 ms a unit).
     budget CONSTANT float8 := 40000;
-    -- What a unit of a scan of the table takes against one of an index range or a bitmap:
-    -- the planner prices a page of either at about 1 (a scan's 25 rows a page at 0.0125
-    -- each), where in memory a scan's page takes the time of its 25 rows, about 3.8 us a
-    -- unit at 3M (`relationship__created__gte=...&gender__in=F,M`: 164,000 units, 0.63 s)
-    -- against 1.06-1.18 us for a range or a bitmap. The page's walk is weighed against
-    -- path_cost in the latter's units (crm/selectors/facts.py walk_row_cost).
-    scan_weight CONSTANT float8 := 3.5;
     ids bigint[];
     sample_sql text := 'SELECT count(*), count(DISTINCT substr(tidsend(ctid), 1, 4)) '
                        || 'FROM crm_contactrow TABLESAMPLE SYSTEM ($2) REPEATABLE ($3) '
@@ -192,14 +185,12 @@ BEGIN
     estimate := coalesce(known, (plan -> 0 -> 'Plan' ->> 'Plan Rows')::numeric::bigint);
     startup := (plan -> 0 -> 'Plan' ->> 'Startup Cost')::float8;
     cost := (plan -> 0 -> 'Plan' ->> 'Total Cost')::float8 - startup;
-    path_cost := (startup + cost) * CASE WHEN plan -> 0 -> 'Plan' ->> 'Node Type' = 'Seq Scan'
-                                         THEN scan_weight ELSE 1 END;
     IF estimable AND estimate > 3 * cap THEN  -- one column's statistics: the planner knows
-        RETURN QUERY SELECT estimate, false, total, 'planner', NULL::bigint[], path_cost;
+        RETURN QUERY SELECT estimate, false, total, 'planner', NULL::bigint[], startup + cost;
         RETURN;
     END IF;
     IF n IS NOT NULL THEN  -- counted by value
-        RETURN QUERY SELECT n, n <= cap, total, 'values', NULL::bigint[], path_cost;
+        RETURN QUERY SELECT n, n <= cap, total, 'values', NULL::bigint[], startup + cost;
         RETURN;
     END IF;
     percent := least(100, 100 * 250 / greatest(1, pg_relation_size('crm_contactrow')
@@ -215,7 +206,7 @@ BEGIN
         EXECUTE sample_sql INTO hits, blocks USING args, percent, 0;
         IF crm_sample_above(hits, blocks, percent, cap) THEN
             RETURN QUERY SELECT round(hits * 100 / percent)::bigint, false, total, 'sample',
-                                NULL::bigint[], path_cost;
+                                NULL::bigint[], startup + cost;
             RETURN;
         END IF;
         FOR draw IN 1..2 LOOP  -- promising but thin: as many blocks again, then twice as many
@@ -226,7 +217,7 @@ BEGIN
             percent := 2 * percent;
             IF crm_sample_above(hits, blocks, percent, cap) THEN
                 RETURN QUERY SELECT round(hits * 100 / percent)::bigint, false, total,
-                                    'sample ' || 2 ^ draw || 'x', NULL::bigint[], path_cost;
+                                    'sample ' || 2 ^ draw || 'x', NULL::bigint[], startup + cost;
                 RETURN;
             END IF;
         END LOOP;
@@ -240,7 +231,7 @@ BEGIN
     IF hits IS NOT NULL
        AND startup + cost * least(1, (cap + 1) / greatest(hits * 100 / percent, 1)) > budget THEN
         RETURN QUERY SELECT round(hits * 100 / percent)::bigint, false, total, 'bounded',
-                            NULL::bigint[], path_cost;
+                            NULL::bigint[], startup + cost;
         RETURN;
     END IF;
     IF page_columns IS NULL THEN
@@ -261,5 +252,5 @@ BEGIN
         n := greatest(cap + 1, CASE WHEN blocks >= 16 THEN round(hits * 100 / percent)
                                     ELSE estimate END);
     END IF;
-    RETURN QUERY SELECT n, exact, total, 'capped', CASE WHEN exact THEN ids END, path_cost;
+    RETURN QUERY SELECT n, exact, total, 'capped', CASE WHEN exact THEN ids END, startup + cost;
 END $$;

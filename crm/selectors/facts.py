@@ -99,25 +99,10 @@ def _commonest_term_rows(query: ListQuery, keys: list[OrderKey]) -> int:
     return max(term_candidates(indexed)) if indexed and len(keys) > 2 else 0
 
 
-# The cost per row of reading the table in a sort key's order by its index (the table's
-# rows fetched too), in the units of crm_count()'s path_cost: kept per key and direction for
-# PLANNER_TTL, like the distinct counts (both change on ANALYZE). None when the planner
-# would not read that order from an index.
-#
-# The planner's own figure, times what a walked row takes against a row of the filter's
-# path (an index range or a bitmap, crm/db/count.sql). The planner prices a walked row at
-# 0.058-0.064 whatever the key, where in memory its time depends on whether the key follows
-# the table's order (at 3M, embedded server, 300,000 rows walked): along the ids 0.31-0.36 us
-# a row, about 5.5 us a unit; along the customer ids, the creation times or the surnames'
-# sort keys, every row on a page of its own, 1.05-1.35 us, about 18 us a unit; a filter's
-# index range or bitmap took 1.06-1.18 us a unit (`last_name__startswith=Schu`: 52,600
-# units, 62 ms). So a walked row is 5 of the path's units along the table's order and 16
-# out of it, in between by the square of the key's correlation with the table's order, as
-# the planner weighs its own index costs. With one factor of 4 for every key, a walk along
-# the customer ids read 205,000 rows (0.26 s) before the fallback read the 64,000 matches
-# of its bitmap in 0.1 s (`relationship__created__isnull=false&last_name__startswith=Schu&
-# ordering=customer_id&page=50`).
-WALK_UNITS_IN_ORDER, WALK_UNITS_OUT_OF_ORDER = 5.0, 16.0
+# The planner's cost per row of reading the table in a sort key's order by its index (the
+# table's rows fetched too), in the units of crm_count()'s path_cost: kept per key and
+# direction for PLANNER_TTL, like the distinct counts (both change on ANALYZE). None when
+# the planner would not read that order from an index.
 _walk_costs: dict[str, tuple[float, float | None]] = {}
 
 
@@ -132,28 +117,9 @@ def walk_row_cost(head: OrderKey) -> float | None:
     )
     scan = orjson.loads(plan)[0]["Plan"]["Plans"][0]
     indexed = scan["Node Type"] in ("Index Scan", "Index Only Scan")
-    cost = None
-    if indexed:
-        planned = scan["Total Cost"] / max(scan["Plan Rows"], 1)
-        cost = planned * _walk_units(_table_order_correlation(head.field.column))
+    cost = scan["Total Cost"] / max(scan["Plan Rows"], 1) if indexed else None
     _walk_costs[order] = (time.monotonic(), cost)
     return cost
-
-
-def _walk_units(correlation: float) -> float:
-    """A walked row's time in the units of a row of the filter's own path (above)."""
-    ordered = correlation * correlation
-    return WALK_UNITS_OUT_OF_ORDER - (WALK_UNITS_OUT_OF_ORDER - WALK_UNITS_IN_ORDER) * ordered
-
-
-def _table_order_correlation(column: str) -> float:
-    """How closely the column follows the table's order, from ANALYZE (0 before it)."""
-    rows = fetch_rows(
-        "SELECT correlation FROM pg_stats WHERE schemaname = current_schema()"
-        " AND tablename = 'crm_contactrow' AND attname = %s",
-        [column],
-    )
-    return float(rows[0][0]) if rows and rows[0][0] is not None else 0.0
 
 
 # A substring filter on a field of few distinct values (`last_name__icontains=mul`) is
