@@ -118,12 +118,21 @@ _database["OPTIONS"]["prepare_threshold"] = 1
 # stock server (PostgreSQL 15 with random_page_cost 4, work_mem 4MB, effective_cache_size
 # 4GB) plans the same queries as the embedded one (config/embedded_pg.py): with 4, a range
 # of a (column, id) index looked dearer than a scan and sort. They are plan choices only;
-# memory and disk stay the server's. No parallel workers for request queries: starting them
-# cost ~25 ms even for a branch that a one-time filter then skips, and on 2 cores concurrent
-# requests are the parallelism.
+# memory and disk stay the server's.
+#
+# Parallel workers only for a statement that reads hundreds of thousands of rows: a walk's
+# fallback that scans the table (crm/selectors/strategies.py first_rows), 0.6-1.1 s at 3M in
+# one process, takes about 60% of that with two workers. The planner charges a parallel plan
+# 20,000 units to start (stock: 1,000, at which a page of 5 ms got workers for nothing) and
+# the walk's gating condition sits above the workers' Gather (head_or_fallback), so that
+# they start only when the fallback runs. The random survey at 3M, runs alternated with and
+# without: PostgreSQL 15 p50 20.4 -> 18.7 ms, p99 570 -> 485, max 2.4 -> 1.3 s, the
+# requests' total time -13%; embedded, p50 alike, max 1.10 -> 0.75 s (docs/performance-
+# notes.md). Exports get workers too (crm/export.py).
 SESSION_SETTINGS = {
     "statement_timeout": str(STATEMENT_TIMEOUT_MS),
-    "max_parallel_workers_per_gather": "0",
+    "max_parallel_workers_per_gather": "2",
+    "parallel_setup_cost": "20000",
     "plan_cache_mode": "force_custom_plan",
     "random_page_cost": embedded_pg.PLANNER_SETTINGS["random_page_cost"],
     "effective_cache_size": embedded_pg.PLANNER_SETTINGS["effective_cache_size"],

@@ -48,8 +48,9 @@ EXPORT_STATEMENT_TIMEOUT_MS = 600_000
 # parallel workers below a Gather Merge do that formatting in parallel, keeping the order.
 # The planner charges parallel_tuple_cost (0.1) for every row passed up from a worker, so
 # for an export of every row it never picks a parallel plan on its own; at 0 it does
-# whenever the scan is big enough to be worth a worker (parallel_setup_cost still keeps
-# small exports serial). Measured: 2-2.5x faster on 2 cores (docs/export.md).
+# whenever the scan is big enough to be worth a worker (the app's parallel_setup_cost,
+# config/settings.py, still keeps small exports serial). Measured: 2-2.5x faster on 2 cores
+# (docs/export.md).
 PARALLEL_TUPLE_COST = "0"
 
 # Spreadsheets run a cell that starts with one of these as a formula (OWASP: CSV injection).
