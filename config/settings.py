@@ -127,8 +127,8 @@ _database["OPTIONS"]["prepare_threshold"] = 1
 # the walk's gating condition sits above the workers' Gather (head_or_fallback), so that
 # they start only when the fallback runs. The random survey at 3M, runs alternated with and
 # without: PostgreSQL 15 p50 20.4 -> 18.7 ms, p99 570 -> 485, max 2.4 -> 1.3 s, the
-# requests' total time -13%; embedded, p50 alike, max 1.10 -> 0.75 s (docs/performance-
-# notes.md). Exports get workers too (crm/export.py).
+# requests' total time -13%; embedded, max 1.10 -> 0.75 s, the p50 within the noise
+# (docs/performance-notes.md). Exports get workers too (crm/export.py).
 SESSION_SETTINGS = {
     "statement_timeout": str(STATEMENT_TIMEOUT_MS),
     "max_parallel_workers_per_gather": "2",
