@@ -141,6 +141,13 @@ def _rows_read(node: dict[str, Any]) -> int:
     return own + sum(_rows_read(child) for child in node.get("Plans", []))
 
 
+def _nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """A plan's nodes, `node` first, then its children's, depth first."""
+    yield node
+    for child in node.get("Plans", []):
+        yield from _nodes(child)
+
+
 def _scalar(sql: str) -> Any:
     with connection.cursor() as cursor:
         cursor.execute(sql)
@@ -969,10 +976,9 @@ def test_a_common_term_is_tested_on_the_rows_of_a_selective_filter(explain: Any)
 
 def _subquery_filters(node: dict[str, Any]) -> Iterator[str]:
     """The filters of the plan's scans of a subquery named crm_contactrow (a group's rows)."""
-    if node["Node Type"] == "Subquery Scan" and node["Alias"].startswith("crm_contactrow"):
-        yield node.get("Filter", "")
-    for child in node.get("Plans", []):
-        yield from _subquery_filters(child)
+    for n in _nodes(node):
+        if n["Node Type"] == "Subquery Scan" and n["Alias"].startswith("crm_contactrow"):
+            yield n.get("Filter", "")
 
 
 def test_the_fallback_in_a_small_group_of_a_common_term_reads_the_group_apart(seeded) -> None:
@@ -1051,12 +1057,6 @@ def test_a_walk_that_fills_its_page_starts_no_workers_for_its_fallback(explain: 
     gathers = [n for n in nodes if n["Node Type"] in ("Gather", "Gather Merge")]
     assert gathers  # the fallback, planned with workers
     assert [n.get("Workers Launched", 0) for n in gathers] == [0] * len(gathers)
-
-
-def _nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield node
-    for child in node.get("Plans", []):
-        yield from _nodes(child)
 
 
 @pytest.mark.parametrize(
