@@ -23,6 +23,7 @@ from crm.selectors.indexes import (
     group_ranges,
     has_index,
     index_ranges,
+    key_ranges,
 )
 from crm.selectors.plan import (
     SMALL_RESULT,
@@ -200,6 +201,24 @@ def test_a_range_of_the_first_sort_key_is_read_plainly() -> None:
     q = query("address__country__contains=E&ordering=address__country")
     resolved = replace(q, filters=[replace(q.filters[0], matching=("DE", "ES"))])
     assert walk_budget(resolved, resolved.ordering, facts()) is None
+
+
+def test_a_range_of_the_first_sort_key_with_other_filters_is_walked_with_a_budget() -> None:
+    """The range starts the walk, but the other filters' matches may lie anywhere along it:
+    `created__gte=2018-11-01&relationship__created__gt=2024-10-03&ordering=created,...` met
+    its first match after six years of contacts, 4.8 s at 3M on PostgreSQL 15."""
+    ranged = "created__gte=2018-11-01T00:00:00Z&relationship__created__gt=2024-10-03T00:00:00Z"
+    assert budget(f"{ranged}&ordering=created") == MIN_WALK
+    assert budget("created__gte=2018-11-01T00:00:00Z&ordering=created") is None
+    # one equality and ranges of id, in id order: a range of the equality's (column, id) index
+    assert budget("first_name=Jonas&id__gt=100&ordering=id") is None
+    assert budget("first_name=Jonas&address__country=DE&id__gt=100&ordering=id") == MIN_WALK
+
+
+def test_the_walk_of_a_range_of_the_first_sort_key_starts_at_the_range() -> None:
+    q = query("created__gte=2018-11-01T00:00:00Z&gender=M&ordering=created")
+    assert [(f.field.name, f.lookup) for f in key_ranges(q, q.ordering[0])] == [("created", "gte")]
+    assert not key_ranges(q, query("ordering=birthday").ordering[0])
 
 
 def test_a_pattern_read_as_one_value_fixes_its_field() -> None:

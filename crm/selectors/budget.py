@@ -13,6 +13,7 @@ from crm.selectors.indexes import (
     fixed_fields,
     fixed_index_gives,
     has_index,
+    key_ranges,
 )
 
 # How far to walk the sort key's index for a filtered page before using the filter's own
@@ -49,8 +50,17 @@ def walk_budget(
     }
     if case_cuts(query, keys[0], facts):  # read as ranges of its case variants
         ranged.add(keys[0].field.name)
-    if not filtered or keys[0].field.name in ranged:
-        return None  # no filter, or a range of the first sort key: the index range is exact
+    if not filtered:
+        return None  # no filter: the index in order
+    # Ranges of the first sort key alone are an exact range of its index. With other filters
+    # the range is walked within the budget like the whole index (RowRanges._first adds the
+    # range to the walk): left to PostgreSQL, `created__gte=2018-11-01&relationship__created__
+    # gt=2024-10-03&ordering=created,...` walked six years of contacts whose relationship is
+    # as old as they are before its first match, 4.8 s at 3M on PostgreSQL 15. (Read as case
+    # variants only, no range joins the walk: left as it was.)
+    key = keys[0].field.name
+    if key in ranged and (filtered == {key} or not key_ranges(query, keys[0])):
+        return None
     fixed = fixed_fields(query, facts)
     if has_index(keys, fixed | facts.group_fixed, prefixed=True):
         return None  # `last_name=X&ordering=first_name`: a range of (last_name, first_name, id)
@@ -61,8 +71,10 @@ def walk_budget(
     # activity`, a next page at 3M: 390,000 rows, 0.8 s).
     if len(keys) == 1 and fixed_index_gives(keys[0], fixed, facts.group_fixed):
         return None
-    if [k.field.name for k in keys] == ["id"] and len(query.filters) == 1 and fixed:
-        return None  # one equality, in id order: a range of its (column, id) index
+    # one equality (and ranges of id), in id order: a range of its (column, id) index
+    beside_key = [f for f in query.filters if f not in key_ranges(query, keys[0])]
+    if [k.field.name for k in keys] == ["id"] and len(beside_key) == 1 and fixed:
+        return None
     matches = facts.matches
     if matches is None or not matches.total:
         return MIN_WALK

@@ -113,6 +113,12 @@ def index_ranges(query: ListQuery, head: OrderKey) -> list[list[Filter]]:
     return []
 
 
+def key_ranges(query: ListQuery, head: OrderKey) -> list[Filter]:
+    """The filters on `head`'s own column that are ranges of its index (INDEX_RANGE_LOOKUPS):
+    a walk of that index starts and ends where they do."""
+    return [f for f in query.filters if f.field == head.field and f.lookup in INDEX_RANGE_LOOKUPS]
+
+
 def _is_one_value(f: Filter) -> bool:
     return f.lookup == "exact" or (f.matching is not None and len(f.matching) == 1)
 

@@ -14,7 +14,7 @@ from crm.fields import FIELDS, SEARCH_FIELDS, SEARCHED_VALUE_FIELDS, Field, Kind
 from crm.params import Filter, ListQuery, OrderKey
 from crm.selectors.budget import walk_budget
 from crm.selectors.db import Fetch, plan_rows, plan_rows_each
-from crm.selectors.indexes import Facts, group_ranges, index_ranges
+from crm.selectors.indexes import Facts, group_ranges, index_ranges, key_ranges
 from crm.selectors.plan import (
     LOOSE_SCAN_KEYS,
     SMALL_RESULT,
@@ -87,9 +87,11 @@ class RowRanges:
         budget = walk_budget(self.query, keys, self.facts, rows)
         if not budget:  # no walk: an index range in order, or the filter's path and a sort
             return first_rows(where, extra, keys, rows, budget, source=self.source)
-        # the walk reads the ranges of an index that has the equalities before the key
-        walked = [f"{extra} AND {where_sql(r, [], self.bind)}"
-                  for r in index_ranges(self.query, keys[0])]  # fmt: skip
+        # the walk reads the ranges of an index that has the equalities before the key, from
+        # where the key's own range filters start it
+        on_key = key_ranges(self.query, keys[0])
+        walked = [f"{extra} AND {where_sql(r + on_key, [], self.bind)}"
+                  for r in index_ranges(self.query, keys[0]) or [[]]]  # fmt: skip
         return first_rows(where, extra, keys, rows, budget, walked=walked, source=self.source)
 
     def in_group(self, equal: str, rows: int, fixed: list[OrderKey]) -> RowRanges:
