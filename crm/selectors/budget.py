@@ -39,7 +39,26 @@ def walk_budget(
     """None: a plain index-ordered query; 0: filter path and sort; n: walk n rows first, to
     find the `rows` wanted (a page and the one more that tells a next page; on a later page,
     also the rows before it)."""
+    if reads_an_exact_range(query, keys, facts):
+        return None
+    matches = facts.matches
+    if matches is None or not matches.total:
+        return MIN_WALK
+    if facts.group_rows is not None:
+        matches = _group_share(matches, facts.group_rows)
+    rows = query.page_size + 1 if rows is None else rows
+    budget = _bounded_walk(matches, rows, _affordable_rows(matches, facts))
+    if facts.group_rows is not None:  # a walk costs about what a read of as many rows does
+        budget = min(budget, max(facts.group_rows, MIN_WALK))
+    return budget
+
+
+def reads_an_exact_range(query: ListQuery, keys: list[OrderKey], facts: Facts) -> bool:
+    """Whether an index holds exactly the matches in `keys` order, one range of it (or none
+    is filtered): read plainly, no walk needs a budget."""
     filtered = {f.field.name for f in query.filters} | ({"search"} if query.search else set())
+    if not filtered:
+        return True
     # (a pattern read as the values it matches is their `IN` list: `address__country__contains=
     # DE&ordering=address__country,relationship__last_activity` walked the country index
     # from AT to DE expecting half the rows to match, 0.35-0.7 s at 3M)
@@ -50,59 +69,53 @@ def walk_budget(
     }
     if case_cuts(query, keys[0], facts):  # read as ranges of its case variants
         ranged.add(keys[0].field.name)
-    if not filtered:
-        return None  # no filter: the index in order
     # Ranges of the first sort key alone are an exact range of its index. With other filters
     # the range is walked within the budget like the whole index (RowRanges._first adds the
     # range to the walk): left to PostgreSQL, `created__gte=2018-11-01&relationship__created__
     # gt=2024-10-03&ordering=created,...` walked six years of contacts whose relationship is
     # as old as they are before its first match, 4.8 s at 3M on PostgreSQL 15. (Read as case
     # variants only, no range joins the walk: left as it was.)
-    key = keys[0].field.name
-    if key in ranged and (filtered == {key} or not key_ranges(query, keys[0])):
-        return None
+    on_key = key_ranges(query, keys[0])
+    if keys[0].field.name in ranged and (filtered == {keys[0].field.name} or not on_key):
+        return True
     fixed = fixed_fields(query, facts)
+    # `last_name=X&ordering=first_name`: a range of (last_name, first_name, id)
     if has_index(keys, fixed | facts.group_fixed, prefixed=True):
-        return None  # `last_name=X&ordering=first_name`: a range of (last_name, first_name, id)
+        return True
     # The first keys of a group's page (RowRanges._by_groups' window) are a range of an index
     # that has the group's fixed columns before the key: walked through the whole table
     # instead, the postal codes of Berlin came after every other city's (`relationship__last_
     # activity__isnull=false&ordering=address__city,-address__city_code,relationship__last_
     # activity`, a next page at 3M: 390,000 rows, 0.8 s).
     if len(keys) == 1 and fixed_index_gives(keys[0], fixed, facts.group_fixed):
-        return None
+        return True
     # one equality (and ranges of id), in id order: a range of its (column, id) index
-    beside_key = [f for f in query.filters if f not in key_ranges(query, keys[0])]
-    if [k.field.name for k in keys] == ["id"] and len(beside_key) == 1 and fixed:
-        return None
-    matches = facts.matches
-    if matches is None or not matches.total:
-        return MIN_WALK
-    if facts.group_rows is not None:
-        matches = _group_share(matches, facts.group_rows)
-    rows = query.page_size + 1 if rows is None else rows
-    expected = _expected_walk(matches, rows)
-    # An estimated count may be off by a few percent of the table: the planner's histogram
-    # was 16,000 rows short for `relationship__id__gt=704175` (ids and relationship ids grow
-    # together), which stopped the walk 15,700 rows before its first match, and the fallback
-    # sorted 2.3 million (1.4 s at 3M instead of 0.25). So that many more (ESTIMATE_ERROR).
+    beside_key = [f for f in query.filters if f not in on_key]
+    return [k.field.name for k in keys] == ["id"] and len(beside_key) == 1 and bool(fixed)
+
+
+def _bounded_walk(matches: Count, rows: int, affordable: int) -> int:
+    """The rows to walk for `rows` matches: four pages' worth at their share, and at least
+    as many as match (bounded by what the fallback costs), at most what is bound to succeed.
+
+    An estimated count may be off by a few percent of the table: the planner's histogram
+    was 16,000 rows short for `relationship__id__gt=704175` (ids and relationship ids grow
+    together), which stopped the walk 15,700 rows before its first match, and the fallback
+    sorted 2.3 million (1.4 s at 3M instead of 0.25). So that many more (ESTIMATE_ERROR).
+
+    The matches' number bounds a walk by what the fallback costs only where its rows cost
+    what a walk's do: where the planner prices the fallback's path cheaper (an index of
+    the filter read without the table), a walk past what that buys costs more than the
+    fallback. `relationship__id__gte=2151491` (851,000 matches at 3M, every one past the
+    two millionth id) walked all of them, 0.29 s, before the fallback read their ids from
+    the (relationship_id, id) index and sorted them, 0.19 s; it gives up after 125,000."""
     unmatched = matches.total - matches.value
     if not matches.exact:
         unmatched += round(matches.total * ESTIMATE_ERROR)
     bound_to_succeed = unmatched + rows
-    affordable = _affordable_rows(matches, facts)
-    # The matches' number bounds a walk by what the fallback costs only where its rows cost
-    # what a walk's do: where the planner prices the fallback's path cheaper (an index of
-    # the filter read without the table), a walk past what that buys costs more than the
-    # fallback. `relationship__id__gte=2151491` (851,000 matches at 3M, every one past the
-    # two millionth id) walked all of them, 0.29 s, before the fallback read their ids from
-    # the (relationship_id, id) index and sorted them, 0.19 s; it gives up after 125,000.
     floor = min(matches.value, affordable) if affordable else matches.value
-    budget = min(max(expected, floor, MIN_WALK),
-                 max(MAX_WALK, min(max(matches.value, affordable), bound_to_succeed)))  # fmt: skip
-    if facts.group_rows is not None:  # a walk costs about what a read of as many rows does
-        budget = min(budget, max(facts.group_rows, MIN_WALK))
-    return budget
+    return min(max(_expected_walk(matches, rows), floor, MIN_WALK),
+               max(MAX_WALK, min(max(matches.value, affordable), bound_to_succeed)))  # fmt: skip
 
 
 def _expected_walk(matches: Count, rows: int) -> int:
