@@ -370,6 +370,7 @@ def seed(
         cursor.execute("SELECT crm_word_fill()")  # the triggers that add them were off
         for table in TABLES:
             cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+        cursor.execute("SELECT crm_contactrow_changed()")  # its trigger was off (version.sql)
         for table in ("crm_address", "crm_appuser", "crm_customerrelationship"):
             cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), %s)", [users])
         report("analyze")

@@ -12,7 +12,7 @@ from django.test import Client
 
 from crm.models import Address, AppUser, CustomerRelationship
 from crm.readmodel import sync_now
-from crm.selectors import count, facts, ranked
+from crm.selectors import count, facts, ranked, results
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +24,7 @@ def fresh_caches() -> None:
     facts._walk_costs.clear()
     count._candidates.clear()
     ranked._sizes.clear()
+    results.clear()
 
 
 @pytest.fixture(autouse=True)

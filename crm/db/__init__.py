@@ -13,6 +13,7 @@ DIRECTORY = Path(__file__).resolve().parent
 FILES = (
     "schema.sql",
     "contactrow_sync.sql",
+    "version.sql",
     "words.sql",
     "count.sql",
     "points.sql",

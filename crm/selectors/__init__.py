@@ -6,7 +6,8 @@
    the values that a substring filter on such a column matches (facts.py resolve_patterns),
    the search terms tested on the rows of the rest of the query (facts.py resolve_search),
    the words that rank a search's matches (rank.py resolve_rank),
-   then the count of the matches, exact or estimated (count.py contact_count), and the
+   then the count of the matches, exact or estimated (count.py contact_count; or the ids
+   of a result a page before counted, while the read model is unchanged, results.py), and the
    case variants of a case-insensitive filter (facts.py gather_facts);
 3. choose a plan: how the first sort key's range and every other range of rows is read, a
    pure function of the query and the facts (plan.py; its walk budget in budget.py, what

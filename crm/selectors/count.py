@@ -5,11 +5,12 @@ before the page: its size tells the page how far to walk a sort index (budget.wa
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from crm.fields import EXACT_COUNT_LIMIT, RANK
 from crm.params import ListQuery, OrderKey
+from crm.selectors import results
 from crm.selectors.db import connection, plan_rows_each
 from crm.selectors.rank import TIER_COLUMNS, source_sql
 from crm.sql import (
@@ -104,10 +105,14 @@ def contact_count(query: ListQuery, keep: PageOrder | None = None) -> Count:
     kept = _table_size.get("count") if unfiltered else None
     if kept and time.monotonic() < kept[0] + TABLE_SIZE_TTL:
         return kept[1]
+    if keep is not None and (counted := _kept_count(query, keep)) is not None:
+        return counted
     known = _search_estimate(query) if cap is not None else None
     if known is not None and known > 3 * EXACT_COUNT_LIMIT:  # as crm_count() trusts one
         return Count(known, False, table_total(), "planner")  # column's statistics
-    columns, ids = _page_sql(query, keep, bind)
+    keeping = keep is not None and results.keeps(query, keep.keys, keep.after)
+    version = results.settled_version() if keeping else None
+    columns, ids = _page_sql(query, keep, bind, whole=version is not None)
     estimable = _estimable(query) or known is not None
     by_value = (
         search_count_sql(query.search[0], bind, cap)
@@ -125,12 +130,28 @@ def contact_count(query: ListQuery, keep: PageOrder | None = None) -> Count:
         count = Count(*db.fetchone())
     if unfiltered and not count.exact:
         _table_size["count"] = (time.monotonic(), count)
+    if version is not None and keep is not None and count.page_ids is not None:
+        results.keep(query, version, count.page_ids, replace(count, page_ids=None))
+        count = replace(count, page_ids=count.page_ids[keep.first : keep.first + keep.rows])
     return count
 
 
-def _page_sql(query: ListQuery, keep: PageOrder | None, bind: Binder) -> list[str | None]:
+def _kept_count(query: ListQuery, keep: PageOrder) -> Count | None:
+    """The count and the page's ids from the result a page before kept (crm/selectors/
+    results.py), if the read model has not changed since."""
+    found = results.kept_page(query, keep.keys, keep.after, keep.first, keep.rows)
+    if found is None:
+        return None
+    result, page_ids = found
+    return replace(result.extra, page_ids=page_ids, method="kept")
+
+
+def _page_sql(
+    query: ListQuery, keep: PageOrder | None, bind: Binder, *, whole: bool = False
+) -> list[str | None]:
     """crm_count()'s page_columns and page_ids_sql for `keep`: the columns of its order, by
-    which the kept matches `m` are sorted (a ranked search's rank from its tiers' columns)."""
+    which the kept matches `m` are sorted (a ranked search's rank from its tiers' columns);
+    `whole`: the ids of every match, not only the page's."""
     if keep is None:
         return [None, None]
     after = "TRUE"
@@ -140,10 +161,10 @@ def _page_sql(query: ListQuery, keep: PageOrder | None, bind: Binder) -> list[st
     columns = ["id", *(k.field.column for k in keep.keys if k.field is not RANK)]
     if keep.keys[0].field is RANK:
         columns += TIER_COLUMNS
+    page = "" if whole else f"[{keep.first + 1}:{keep.first + keep.rows}]"
     ids = (
         f"SELECT coalesce((array_agg(id ORDER BY {order_sql(keep.keys)}) FILTER (WHERE {after}))"
-        f"[{keep.first + 1}:{keep.first + keep.rows}], '{{}}') "
-        f"FROM {source_sql(query, bind, rows='m')}"
+        f"{page}, '{{}}') FROM {source_sql(query, bind, rows='m')}"
     )
     return [", ".join(dict.fromkeys(columns)), ids]
 
