@@ -130,8 +130,9 @@ def contact_count(query: ListQuery, keep: PageOrder | None = None) -> Count:
         count = Count(*db.fetchone())
     if unfiltered and not count.exact:
         _table_size["count"] = (time.monotonic(), count)
-    if version is not None and keep is not None and count.page_ids is not None:
-        results.keep(query, version, count.page_ids, replace(count, page_ids=None))
+    if version is not None and keep is not None and count.page_ids is not None:  # every id
+        if count.exact:
+            results.keep(query, version, count.page_ids, replace(count, page_ids=None))
         count = replace(count, page_ids=count.page_ids[keep.first : keep.first + keep.rows])
     return count
 
