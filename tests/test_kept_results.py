@@ -30,6 +30,15 @@ def contacts(make_contact: Callable[..., AppUser]) -> list[AppUser]:
     return [make_contact(first_name="Anna", points=n) for n in range(35)]
 
 
+def _writer() -> psycopg.Connection:
+    """A second, real connection to the test database, whose transaction stays open."""
+    settings = connection.settings_dict
+    return psycopg.connect(
+        dbname=settings["NAME"], user=settings["USER"], host=settings["HOST"] or None,
+        port=settings["PORT"] or None, password=settings["PASSWORD"] or None,
+    )  # fmt: skip
+
+
 def _get(client: Client, path: str) -> tuple[dict[str, Any], str, list[str]]:
     """The body, the count's method (Server-Timing) and the statements run."""
     with CaptureQueriesContext(connection) as statements:
@@ -81,11 +90,7 @@ def test_a_writer_in_flight_while_a_page_is_counted_keeps_it_from_being_kept(
 ) -> None:
     """A write not yet committed when the first page is counted is not in its count; once
     it commits, the next page must count it."""
-    settings = connection.settings_dict
-    with psycopg.connect(
-        dbname=settings["NAME"], user=settings["USER"], host=settings["HOST"] or None,
-        port=settings["PORT"] or None, password=settings["PASSWORD"] or None,
-    ) as writer:  # fmt: skip
+    with _writer() as writer:
         writer.execute(
             "UPDATE crm_contactrow SET first_name = 'Berta' WHERE id = %s", [contacts[34].pk]
         )
@@ -102,11 +107,7 @@ def test_a_version_is_settled_only_when_no_writer_is_in_flight(contacts: list[Ap
     contacts[0].delete()
     after = results.settled_version()
     assert after is not None and after > settled
-    settings = connection.settings_dict
-    with psycopg.connect(
-        dbname=settings["NAME"], user=settings["USER"], host=settings["HOST"] or None,
-        port=settings["PORT"] or None, password=settings["PASSWORD"] or None,
-    ) as writer:  # fmt: skip
+    with _writer() as writer:
         writer.execute("DELETE FROM crm_contactrow WHERE id = %s", [contacts[1].pk])
         assert results.settled_version() is None
         writer.rollback()

@@ -144,7 +144,7 @@ def _kept_count(query: ListQuery, keep: PageOrder) -> Count | None:
     if found is None:
         return None
     result, page_ids = found
-    return replace(result.extra, page_ids=page_ids, method="kept")
+    return replace(result.count, page_ids=page_ids, method="kept")
 
 
 def _page_sql(

@@ -27,12 +27,15 @@ import threading
 from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import connections
 
 from crm.params import ListQuery, OrderKey
 from crm.replicas import PRIMARY, read_alias
+
+if TYPE_CHECKING:  # count.py imports this module
+    from crm.selectors.count import Count
 
 KEPT_RESULTS = 64  # at most 10,000 ids each: 80 kB, 5 MB a worker
 
@@ -41,7 +44,7 @@ KEPT_RESULTS = 64  # at most 10,000 ids each: 80 kB, 5 MB a worker
 class Kept:
     version: int
     ids: array  # of int64, in the query's order
-    extra: Any  # what the caller keeps beside the ids (the count without its page)
+    count: Count  # the count that found them, without its page's ids
 
 
 _kept: OrderedDict[str, Kept] = OrderedDict()
@@ -71,10 +74,11 @@ def settled_version() -> int | None:
     return int(version) if version is not None else None
 
 
-def keep(query: ListQuery, version: int, ids: list[int], extra: Any) -> None:
+def keep(query: ListQuery, version: int, ids: list[int], count: Count) -> None:
+    key = result_key(query)
     with _lock:
-        _kept[result_key(query)] = Kept(version, array("q", ids), extra)
-        _kept.move_to_end(result_key(query))
+        _kept[key] = Kept(version, array("q", ids), count)
+        _kept.move_to_end(key)
         while len(_kept) > KEPT_RESULTS:
             _kept.popitem(last=False)
 
