@@ -555,6 +555,30 @@ def test_a_trusted_estimate_within_the_cap_is_counted_without_a_sample(
             assert db.fetchone() == (expected,)
 
 
+def test_a_trusted_estimate_near_the_cap_is_counted_without_a_sample(
+    make_contact: MakeContact,
+) -> None:
+    """A trusted estimate above the cap (up to three times it) goes to the capped count
+    alone, which reads cap + 1 rows, and past the cap the estimate is the figure: no block
+    sample reads the table first. A filter the planner cannot size keeps its sample (here
+    the whole tiny table) before the capped count."""
+    for _ in range(150):
+        make_contact()
+    with connection.cursor() as db:
+        db.execute("ANALYZE crm_contactrow")
+        db.execute("CREATE TEMPORARY SEQUENCE reads")
+        count = "SELECT n, exact, method FROM crm_count(%s, '{}', 100, %s, NULL, NULL, 0, %s)"
+        reads = "(nextval('reads') IS NOT NULL)"
+        for estimable, known, expected_reads in [(True, 130, 101), (False, None, 251)]:
+            db.execute("SELECT setval('reads', 1, false)")
+            db.execute(count, [reads, estimable, known])
+            n, exact, method = db.fetchone()
+            assert (exact, method) == (False, "capped")
+            assert n == 130 if estimable else n > 100
+            db.execute("SELECT currval('reads')")
+            assert db.fetchone() == (expected_reads,)
+
+
 @pytest.mark.parametrize(
     ("page", "rows", "has_more", "expected"),
     [
