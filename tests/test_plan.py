@@ -529,7 +529,7 @@ def test_a_group_is_walked_through_the_whole_table_at_most_as_far_as_its_own_siz
     are among the whole table's: 26 of 2% of the 534,000 contacts with 0 points are met
     every 5,800 rows of the city index (a group sized by the query's selectivity alone took
     them for every 38 rows: the walk gave up at 3,460). And no walk reads more rows than
-    the group itself holds: a group of one row is read by its own index at once."""
+    the group itself holds: a group of up to MIN_WALK rows is read whole and sorted."""
     q = query("relationship__created__day=11&ordering=relationship__points,address__city")
     by_city = q.ordering[1:]
     two_percent = facts(Count(60_000, False, TABLE))
@@ -537,10 +537,25 @@ def test_a_group_is_walked_through_the_whole_table_at_most_as_far_as_its_own_siz
     # 2% of the group, 10,680 rows, among the table's 3 million
     assert walk_budget(q, by_city, zero_points, 26) == 4 * 26 * TABLE // 10_680
     one = plan.group_facts(two_percent, 1, [])
-    assert walk_budget(q, by_city, one, 26) == MIN_WALK
+    assert walk_budget(q, by_city, one, 26) == 0
     # a group inside a group of one row has one row at most
     assert plan.group_facts(one, 100_000, []).group_rows == 1
-    assert walk_budget(q, by_city, plan.group_facts(one, 100_000, []), 26) == MIN_WALK
+    assert walk_budget(q, by_city, plan.group_facts(one, 100_000, []), 26) == 0
+    assert (walk_budget(q, by_city, plan.group_facts(two_percent, MIN_WALK + 1, []), 26) or 0) > 0
+
+
+def test_a_small_group_is_sorted_whole_by_all_its_next_keys() -> None:
+    """A group of equal first keys of at most MIN_WALK rows (a near-unique timestamp at the
+    page's edge) is read whole and sorted by the next keys, in one part of the page's
+    statement: no window of the second key (a statement of its own) and no walk."""
+    q = query("birthday__gt=1948-10-11&ordering=relationship__last_activity,-address__street,id")
+    rest = q.ordering[1:]
+    two_percent = facts(Count(60_000, False, TABLE))
+    small = plan.group_facts(two_percent, MIN_WALK, q.ordering[:1])
+    assert choose_rows_reader(q, rest, 0, small) is RowsReader.WALK
+    assert walk_budget(q, rest, small, 26) == 0
+    big = plan.group_facts(two_percent, MIN_WALK + 1, q.ordering[:1])
+    assert choose_rows_reader(q, rest, 0, big) is RowsReader.BY_GROUPS
 
 
 def test_the_first_keys_of_a_group_are_a_range_of_the_index_that_fixes_it() -> None:

@@ -41,6 +41,8 @@ def walk_budget(
     also the rows before it)."""
     if reads_an_exact_range(query, keys, facts):
         return None
+    if sorts_the_group_whole(facts):
+        return 0
     matches = facts.matches
     if matches is None or not matches.total:
         return MIN_WALK
@@ -51,6 +53,21 @@ def walk_budget(
     if facts.group_rows is not None:  # a walk costs about what a read of as many rows does
         budget = min(budget, max(facts.group_rows, MIN_WALK))
     return budget
+
+
+def sorts_the_group_whole(facts: Facts) -> bool:
+    """Whether the rows of a group of equal first keys (RowRanges._by_groups, a cursor's
+    fixed keys) are read whole, by the query's path with the group's equality, and sorted by
+    the next keys: the planner expects at most MIN_WALK rows in it, fewer than the shortest
+    walk of the next key's index reads before it gives up (a group costs about a unit a
+    row), and no more window of the next key is worth a statement of its own. A first key
+    of nearly unique values (a timestamp, a phone number) cuts a group of a row or two at
+    the page's edge: `last_updated__year=2024&birthday__gt=1948-10-11&ordering=relationship__
+    last_activity,-address__street,-first_name` walked 2,000 rows of the street index for
+    the one row of the edge's timestamp, after a statement for the street keys' window and
+    one more for the planner's size of its group: seven statements, 15-17 ms at 3M; now
+    five."""
+    return facts.group_rows is not None and facts.group_rows <= MIN_WALK
 
 
 def reads_an_exact_range(query: ListQuery, keys: list[OrderKey], facts: Facts) -> bool:
