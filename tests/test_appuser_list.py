@@ -176,9 +176,12 @@ def test_numbered_pages_of_an_order_read_by_groups_follow_each_other(
 ) -> None:
     """No index has these orders: a page reads the groups of equal genders its rows fall
     in (crm/selectors/ranges.py RowRanges._by_groups), and a group that began on an earlier
-    page skips the rows shown there. Such a small result is otherwise collected and sorted
-    whole (plan.SMALL_RESULT), so that is turned off here."""
+    page skips the rows shown there, and a group that the page's edge cuts is read in the
+    next keys' order. Such a small result is otherwise collected and sorted whole
+    (plan.SMALL_RESULT), or sorted by the count that read it (KEEP_PAGE_IDS), so both are
+    turned off here."""
     monkeypatch.setattr("crm.selectors.plan.SMALL_RESULT", 0)
+    monkeypatch.setattr("crm.selectors.count.KEEP_PAGE_IDS", 0)
     for n in range(23):
         make_contact(gender="FMX"[n % 3], birthday=date(1980, 1, 1) + timedelta(days=n % 4),
                      first_name=f"Name{n % 5}")  # fmt: skip
