@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 import orjson
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 
 from crm.models import AppUser
@@ -580,6 +580,43 @@ def test_a_trusted_estimate_near_the_cap_is_counted_without_a_sample(
             assert n == 130 if estimable else n > 100
             db.execute("SELECT currval('reads')")
             assert db.fetchone() == (expected_reads,)
+
+
+@pytest.mark.django_db(transaction=True)  # VACUUM sets the visibility map: index only scans
+def test_a_count_from_an_index_alone_keeps_its_page_without_reading_the_rows_it_rejects(
+    make_contact: MakeContact,
+) -> None:
+    """A capped count whose filter the index answers but for a test of each entry (an index
+    only scan with a filter: the month of each last activity after a date) reads the
+    matches' ids from the index, and only the matches' rows for the page's columns: kept in
+    the scan, those columns sent it to the table for every entry, the rejected ones too."""
+    days = [datetime(1980, 1, 1, 12, tzinfo=UTC) + timedelta(days=n) for n in range(300)]
+    contacts = [make_contact(last_activity=day) for day in days]
+    february = [c.id for c, day in zip(contacts, days, strict=True) if day.month == 2]
+    with connection.cursor() as db:
+        db.execute("VACUUM ANALYZE crm_contactrow")
+    count = (
+        "SELECT n, exact, method, page_ids FROM crm_count(%s, '{}', 10000, false, "
+        "'id, last_name, birthday', %s, 100)"
+    )
+    where = (
+        "relationship_last_activity >= '1980-01-01' "
+        "AND extract(month FROM relationship_last_activity AT TIME ZONE 'UTC') = 2"
+    )
+    page = (
+        "SELECT coalesce(array_agg(id ORDER BY last_name, birthday, id), '{}') "
+        "FROM m crm_contactrow"
+    )
+    fetched = "SELECT idx_tup_fetch FROM pg_stat_xact_user_tables WHERE relname = 'crm_contactrow'"
+    with transaction.atomic(), connection.cursor() as db:
+        db.execute("SET LOCAL enable_seqscan = off")  # the index's path, at any size
+        db.execute("SET LOCAL enable_bitmapscan = off")
+        db.execute(fetched)
+        before = db.fetchone()[0]
+        db.execute(count, [where, page])
+        assert db.fetchone() == (len(february), True, "capped", february)
+        db.execute(fetched)
+        assert db.fetchone()[0] - before == len(february)  # 300 with the columns in the scan
 
 
 @pytest.mark.parametrize(

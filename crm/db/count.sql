@@ -133,6 +133,14 @@ DROP FUNCTION IF EXISTS crm_count(text, text[], integer, boolean, text, text, in
 -- 3M, `address__city=Innsbruck` (14,737 contacts, 13,998 expected): three samples of 5, 5
 -- and 8 ms, then the capped count's 5 (index only); now the count's 5 ms alone.
 --
+-- The page's columns without the table:
+-- A filter the index answers alone but for a condition it tests on each entry (an index
+-- only scan with a filter: `last_updated__gt=2026-05-05&last_updated__month=2`, the month of
+-- each timestamp after May) read the table for every entry once the page's columns were
+-- kept, those the filter rejects too: no match among 678,000 entries, 0.83 s instead of the
+-- index's 0.24 at 3M. Such a count reads the matches' ids from the index (every b-tree has
+-- `id`), and the few it keeps read their columns by id.
+--
 -- A search's count by value:
 -- For a search of one term and nothing else, the caller also passes `count_sql`, a count of
 -- its matches that reads the rows of the names and places whose values hold the term by
@@ -245,6 +253,17 @@ BEGIN
     IF page_columns IS NULL THEN
         EXECUTE 'SELECT count(*) FROM (SELECT 1 FROM crm_contactrow WHERE ' || where_sql
              || ' LIMIT ' || (cap + 1) || ') s' INTO n USING args;
+    ELSIF jsonb_path_exists(plan::jsonb, ('strict $.**?(@."Node Type" == "Index Only Scan"'
+                                          || ' && exists (@."Filter"))')::jsonpath) THEN
+        -- the matches' ids from the index alone, then the kept columns of a few by id
+        EXECUTE 'SELECT array_agg(id) FROM (SELECT id FROM crm_contactrow WHERE ' || where_sql
+             || ' LIMIT ' || (cap + 1) || ') s' INTO ids USING args;
+        n := coalesce(cardinality(ids), 0);
+        IF n <= keep THEN
+            EXECUTE 'WITH m AS MATERIALIZED (SELECT ' || page_columns || ' FROM crm_contactrow '
+                 || 'WHERE id = ANY ($2)) SELECT (' || page_ids_sql || ')' INTO ids
+              USING args, ids;
+        END IF;
     ELSE  -- the matches kept, and sorted only if they are few
         EXECUTE 'WITH m AS MATERIALIZED (SELECT ' || page_columns || ' FROM crm_contactrow '
              || 'WHERE ' || where_sql || ' LIMIT ' || (cap + 1) || ') '

@@ -1,5 +1,6 @@
-"""A trusted estimate near the cap goes to the capped count without a block sample
-(crm/db/count.sql)."""
+"""The count (crm/db/count.sql): a trusted estimate near the cap goes to the capped count
+without a block sample, and a count that reads an index alone keeps its page's columns by
+id."""
 
 from django.db import migrations
 
