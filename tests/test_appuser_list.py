@@ -597,7 +597,7 @@ def test_a_count_from_an_index_alone_keeps_its_page_without_reading_the_rows_it_
         db.execute("VACUUM ANALYZE crm_contactrow")
     count = (
         "SELECT n, exact, method, page_ids FROM crm_count(%s, '{}', 10000, false, "
-        "'id, last_name, birthday', %s, 100)"
+        "'id, last_name, birthday', %s, %s)"
     )
     where = (
         "relationship_last_activity >= '1980-01-01' "
@@ -613,10 +613,12 @@ def test_a_count_from_an_index_alone_keeps_its_page_without_reading_the_rows_it_
         db.execute("SET LOCAL enable_bitmapscan = off")
         db.execute(fetched)
         before = db.fetchone()[0]
-        db.execute(count, [where, page])
+        db.execute(count, [where, page, 100])
         assert db.fetchone() == (len(february), True, "capped", february)
         db.execute(fetched)
         assert db.fetchone()[0] - before == len(february)  # 300 with the columns in the scan
+        db.execute(count, [where, page, 10])  # more matches than it may keep: no page's ids
+        assert db.fetchone() == (len(february), True, "capped", None)
 
 
 @pytest.mark.parametrize(

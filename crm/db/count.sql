@@ -263,6 +263,8 @@ BEGIN
             EXECUTE 'WITH m AS MATERIALIZED (SELECT ' || page_columns || ' FROM crm_contactrow '
                  || 'WHERE id = ANY ($2)) SELECT (' || page_ids_sql || ')' INTO ids
               USING args, ids;
+        ELSE  -- too many to keep: no page's ids
+            ids := NULL;
         END IF;
     ELSE  -- the matches kept, and sorted only if they are few
         EXECUTE 'WITH m AS MATERIALIZED (SELECT ' || page_columns || ' FROM crm_contactrow '
