@@ -331,10 +331,13 @@ def test_a_walk_goes_as_far_as_its_fallbacks_cost_buys() -> None:
     walked = replace(facts(costly), walk_row_cost=ID_WALK_ROW_COST)
     affordable = int(100_000 / ID_WALK_ROW_COST / WALK_COST_FACTOR)
     assert walk_budget(q, q.ordering, walked, 5_001) == affordable > MAX_WALK
-    # without either cost, the budget of the matches and MAX_WALK
-    assert walk_budget(q, q.ordering, facts(costly), 5_001) == MAX_WALK
+    # without either cost, the budget of the matches and MAX_WALK, whose 100,000 rows hold
+    # 3,300 matches at their share: a walk for 5,001 is not started (the fallback alone)
+    assert walk_budget(q, q.ordering, facts(costly), 3_000) == MAX_WALK
+    assert walk_budget(q, q.ordering, facts(costly), 5_001) == 0
     cheap = replace(walked, matches=replace(costly, path_cost=1_000))  # an index's few rows
-    assert walk_budget(q, q.ordering, cheap, 5_001) == MAX_WALK
+    assert walk_budget(q, q.ordering, cheap, 3_000) == MAX_WALK
+    assert walk_budget(q, q.ordering, cheap, 5_001) == 0
     # never beyond where the walk is bound to succeed: 2.9M of 3M match
     most = replace(walked, matches=Count(2_900_000, True, TABLE, "sample", path_cost=10**7))
     assert walk_budget(q, q.ordering, most, 5_001) == 100_000 + 5_001
@@ -342,8 +345,22 @@ def test_a_walk_goes_as_far_as_its_fallbacks_cost_buys() -> None:
     # every 10,400 rows; a walk that finds none in 30,000 meets a correlated filter
     correlated = replace(walked, matches=Count(30_000, False, TABLE, "sample", path_cost=130_000))
     assert walk_budget(q, q.ordering, correlated, 26) == 30_000
-    # a group's walk is bounded by the group, whatever the whole filter's path costs
-    assert walk_budget(q, q.ordering, plan.group_facts(walked, 30_000, []), 5_001) == 30_000
+    # a group's walk is bounded by the group, whatever the whole filter's path costs (at
+    # the group's share, 29,000 matches, 145 rows are 15,000 rows of the index)
+    assert walk_budget(q, q.ordering, plan.group_facts(most, 30_000, []), 145) == 30_000
+    # and not started for more rows than the group's share puts in it
+    assert walk_budget(q, q.ordering, plan.group_facts(walked, 30_000, []), 5_001) == 0
+
+
+def test_a_walk_expected_to_fall_short_is_not_started() -> None:
+    """Page 50 of `address__street_number=63&ordering=-address__country,address__city`: the
+    window wants 502 rows of 11,501 matches, 131,000 rows of the country index at their
+    share, past MAX_WALK: walked, it read 100,000 rows and then the fallback's 11,501 too.
+    The first page's 11 rows are 2,900 rows in: walked."""
+    q = query("address__street_number=63&ordering=-address__country,address__city&page=50")
+    matches = facts(Count(11_501, False, TABLE, "capped"))
+    assert walk_budget(q, q.ordering[:1], matches, 502) == 0
+    assert (walk_budget(q, q.ordering[:1], matches, 11) or 0) >= 11 * TABLE // 11_501
 
 
 def test_a_walk_gives_up_where_a_cheap_fallback_reads_every_match_for_less() -> None:
@@ -541,7 +558,21 @@ def test_a_group_is_walked_through_the_whole_table_at_most_as_far_as_its_own_siz
     # a group inside a group of one row has one row at most
     assert plan.group_facts(one, 100_000, []).group_rows == 1
     assert walk_budget(q, by_city, plan.group_facts(one, 100_000, []), 26) == 0
-    assert (walk_budget(q, by_city, plan.group_facts(two_percent, MIN_WALK + 1, []), 26) or 0) > 0
+    # a group just over MIN_WALK holds 40 matches, met every 75,000 rows of the city index:
+    # no walk of MIN_WALK rows is started, the group is read by its own path and sorted
+    assert walk_budget(q, by_city, plan.group_facts(two_percent, MIN_WALK + 1, []), 26) == 0
+
+
+def test_a_filter_on_the_groups_own_key_may_put_every_match_in_the_group() -> None:
+    """`address__city__in=Wien&search=hauptstraße&ordering=-address__city,-created,
+    -customer_id&page=50`: the 40,000 matches are all in Wien's group of 208,000 rows, and
+    1,252 of them are 94,000 rows of the created index away, within MAX_WALK: walked. At
+    the query's share of the group (2,800) no walk would have started."""
+    q = query("address__city__in=Wien&search=hauptstrasse&ordering=-address__city,-created")
+    wien = plan.group_facts(facts(Count(40_000, False, TABLE, "sample")), 208_000, q.ordering[:1])
+    assert walk_budget(q, q.ordering[1:], wien, 1_252) == MAX_WALK
+    elsewhere = query("search=hauptstrasse&ordering=-address__city,-created")
+    assert walk_budget(elsewhere, elsewhere.ordering[1:], wien, 1_252) == 0
 
 
 def test_a_small_group_is_sorted_whole_by_all_its_next_keys() -> None:
