@@ -6,6 +6,8 @@ from collections import Counter
 from datetime import UTC, date, datetime
 from typing import Any
 
+import pytest
+
 from crm.fields import FIELDS
 from crm.lib.survey import draw_queries
 from crm.params import parse_list_params
@@ -91,3 +93,46 @@ def test_the_report_lists_each_run_by_server_and_code_and_the_last_ones_slowest(
     # a survey into a new report (no full run stored) is a report of its own
     alone = partial_markdown({"surveys": [summary | {"code": "bbbbbbb"}]})
     assert "## Random survey" in alone and "## Goals" not in alone
+
+
+def test_each_index_is_reported_with_the_scans_the_survey_made_with_it() -> None:
+    """What justifies each index of the read model (issue 17): the scans between the
+    readings before and after the survey, the least used first, in the report with the
+    indexes' total size; an index new since the first reading counts from zero."""
+    from crm.lib.bench_report import _survey_section
+    from crm.lib.survey import IndexUse, SurveyReport, index_use
+
+    before = {"crm_contactrow_pkey": (100, 64.0), "crm_contactrow_gender_id": (7, 90.0)}
+    after = {
+        "crm_contactrow_pkey": (150, 64.0),
+        "crm_contactrow_gender_id": (7, 90.0),
+        "crm_contactrow_new_id": (3, 10.0),
+    }
+    assert index_use(before, after) == [
+        IndexUse("crm_contactrow_gender_id", 0, 90.0),
+        IndexUse("crm_contactrow_new_id", 3, 10.0),
+        IndexUse("crm_contactrow_pkey", 50, 64.0),
+    ]
+    report = SurveyReport(7, 1, [], index_use(before, after))
+    run = {"server": "embedded", "code": "c", "date": "d", "seed": 7, "queries": 1}
+    run |= {"requests": 1, "p50_ms": 1.0, "p90_ms": 1.0, "p99_ms": 1.0, "max_ms": 1.0}
+    run |= {"over_100_ms": 0, "server_errors": 0, "other_errors": 0, "slowest": []}
+    run |= {"indexes": [vars(i) for i in report.indexes]}
+    text = "\n".join(_survey_section([run]))
+    assert "indexes (164 MB in all)" in text
+    assert "| crm_contactrow_gender_id | 90 | 0 |" in text
+    assert text.index("gender_id") < text.index("pkey")
+
+
+@pytest.mark.django_db
+def test_the_index_scans_are_read_for_every_index_of_the_read_model() -> None:
+    from django.db import connection
+
+    from crm.lib.survey import index_scans
+
+    scans = index_scans()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'crm_contactrow'")
+        names = {name for (name,) in cursor.fetchall()}
+    assert set(scans) == names and len(names) > 30
+    assert all(scans_ >= 0 and mb > 0 for scans_, mb in scans.values())

@@ -373,7 +373,28 @@ def _survey_section(surveys: list[dict[str, Any]]) -> list[str]:
             f"- {x['ms']:.0f} ms, {x['status']}: `{x['path'][:160]}` ({x['server_timing']})"
             for x in s["slowest"]
         ]
+    for server, s in last.items():
+        lines += _index_use_lines(server, s)
     return [*lines, ""]
+
+
+def _index_use_lines(server: str, survey: dict[str, Any]) -> list[str]:
+    """The read model's indexes, each with the scans that the server's last survey made
+    with it (crm/lib/survey.py index_use): what the survey says of each index's worth."""
+    indexes = survey.get("indexes")
+    if not indexes:
+        return []
+    total = sum(i["mb"] for i in indexes)
+    return [
+        "",
+        f"The read model's indexes ({total:,.0f} MB in all) and the index scans of the last "
+        f"survey on {server} (seed {survey['seed']}, {survey['requests']} requests; a scan "
+        "is one use in a statement, the counts' and the planner's statements included):",
+        "",
+        "| index | MB | scans |",
+        "|---|---:|---:|",
+        *(f"| {i['name']} | {i['mb']:,.0f} | {i['scans']:,} |" for i in indexes),
+    ]
 
 
 def _recall_section(recalls: list[dict[str, Any]]) -> list[str]:

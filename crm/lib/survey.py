@@ -53,11 +53,19 @@ class Sample:
     server_timing: str
 
 
+@dataclass(frozen=True)
+class IndexUse:
+    name: str
+    scans: int  # index scans the survey's requests made with it
+    mb: float  # its size
+
+
 @dataclass
 class SurveyReport:
     seed: int
     queries: int
     samples: list[Sample] = field(default_factory=list)
+    indexes: list[IndexUse] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         times = [s.ms for s in self.samples]
@@ -73,6 +81,7 @@ class SurveyReport:
             "over_100_ms": sum(t > 100 for t in times),
             "server_errors": sum(s.status >= 500 for s in self.samples),
             "other_errors": sum(400 <= s.status < 500 for s in self.samples),
+            "indexes": [vars(i) for i in self.indexes],
             "slowest": [
                 {
                     "ms": round(s.ms, 1),
@@ -191,6 +200,47 @@ def run_survey(client: Client, queries: Sequence[SurveyQuery], seed: int) -> Sur
             report.samples.append(sample)
             next_path = _next_path(sample, body)
     return report
+
+
+# What justifies each index of the read model (issue 17): how often the survey's requests
+# scanned it. The statistics are the server's own (pg_stat_user_indexes), counted by every
+# session of the database: the survey's server is the only client while it runs, and its
+# backends write their counts when they exit, so they are read once they are gone.
+INDEX_SCANS_SQL = """
+SELECT indexrelname, idx_scan, pg_relation_size(indexrelid) / 1048576.0
+  FROM pg_stat_user_indexes WHERE relname = 'crm_contactrow'
+"""
+OTHER_SESSIONS_SQL = """
+SELECT count(*) FROM pg_stat_activity
+ WHERE datname = current_database() AND pid <> pg_backend_pid()
+   AND backend_type = 'client backend'
+"""
+
+
+def index_scans() -> dict[str, tuple[int, float]]:
+    """Each read-model index's scans so far and its size in MB, once the database's other
+    sessions have ended (at most 10 s)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        deadline = time.monotonic() + 10
+        cursor.execute(OTHER_SESSIONS_SQL)
+        while cursor.fetchone()[0] and time.monotonic() < deadline:
+            time.sleep(0.1)
+            cursor.execute(OTHER_SESSIONS_SQL)
+        cursor.execute(INDEX_SCANS_SQL)
+        return {name: (int(scans), float(mb)) for name, scans, mb in cursor.fetchall()}
+
+
+def index_use(
+    before: Mapping[str, tuple[int, float]], after: Mapping[str, tuple[int, float]]
+) -> list[IndexUse]:
+    """The scans made between two index_scans() readings, the least used index first."""
+    used = [
+        IndexUse(name, scans - before.get(name, (0, 0.0))[0], round(mb, 1))
+        for name, (scans, mb) in after.items()
+    ]
+    return sorted(used, key=lambda i: (i.scans, i.name))
 
 
 def _timed(client: Client, path: str) -> tuple[Sample, bytes]:

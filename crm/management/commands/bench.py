@@ -173,6 +173,7 @@ class Command(BaseCommand):
         contacts = self._ensure_data(options["users"])
         user, _ = User.objects.get_or_create(username="bench")
         token = create_token(user)
+        scans_before = survey.index_scans() if options["survey"] else {}
         server = bench.Server(workers=options["workers"])
         try:
             if options["recall"]:
@@ -199,6 +200,7 @@ class Command(BaseCommand):
             self._write_recall(attempts, contacts, options)
             return
         if options["survey"]:
+            surveyed.indexes = survey.index_use(scans_before, survey.index_scans())
             self._write_survey(surveyed, contacts, options)
             return
         if options["only"] == "writes":
