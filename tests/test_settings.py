@@ -133,3 +133,23 @@ def test_a_bad_crm_bench_fails_at_start_up() -> None:
     run = _inspect(CRM_BENCH="maybe")
     assert run.returncode != 0
     assert "CRM_BENCH='maybe'" in run.stderr
+
+
+@pytest.mark.django_db
+def test_the_app_sets_its_session_settings_on_every_server() -> None:
+    """The planner and I/O settings the plans are made for (config/settings.py), whatever
+    the server's own: PostgreSQL 15's effective_io_concurrency is 1, its random_page_cost 4."""
+    from django.db import connection
+
+    from config.settings import SESSION_SETTINGS
+
+    with connection.cursor() as cursor:
+        for name, value in SESSION_SETTINGS.items():
+            cursor.execute("SELECT setting, unit FROM pg_settings WHERE name = %s", [name])
+            setting, unit = cursor.fetchone()
+            cursor.execute(f"SHOW {name}")
+            shown = cursor.fetchone()[0]
+            assert value in (setting, shown), (name, setting, unit, shown)
+        # the capped counts' bitmap heap scans prefetch their blocks (PostgreSQL 15: 1)
+        cursor.execute("SHOW effective_io_concurrency")
+        assert cursor.fetchone()[0] == "16"
