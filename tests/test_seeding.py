@@ -215,6 +215,7 @@ def test_its_recorded_timing_has_the_phases_and_the_sizes_on_disk(
     call_command("seed", users=500, as_of=AS_OF_TS, truncate=True, record_timing=True)
     record = json.loads((tmp_path / "seed-timing.json").read_text())
     assert record["contacts"] == "500"
+    assert record["server"].startswith("PostgreSQL ")  # which server's seed it was
     assert record["generate and insert rows (s)"] >= 0
     heap, indexes = record["read model table (MB)"], record["read model indexes (MB)"]
     assert 0 <= heap < indexes < record["the app's tables with their indexes (MB)"]

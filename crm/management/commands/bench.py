@@ -27,6 +27,7 @@ from crm.lib.bench_report import (
     write_chart,
     write_markdown,
 )
+from crm.management.commands.seed import server_name
 from crm.pagination import encode_cursor
 from crm.params import parse_ordering
 from crm_bench.ablations import ABLATIONS
@@ -381,7 +382,7 @@ class Command(BaseCommand):
         """A survey is added to the reports' runs, named by its server and the commit of the
         code it served, so that a change's before and after stand side by side."""
         summary = surveyed.summary() | {
-            "server": self._server_name(),
+            "server": server_name(),
             "code": _commit(),
             "contacts": contacts,
             "date": self._machine(options)["date"],
@@ -397,7 +398,7 @@ class Command(BaseCommand):
     ) -> None:
         """A recall run is added to the reports' runs, as a survey is."""
         summary = recall.summary(attempts) | {
-            "server": self._server_name(),
+            "server": server_name(),
             "code": _commit(),
             "contacts": contacts,
             "seed": options["seed"],
@@ -408,13 +409,6 @@ class Command(BaseCommand):
         runs = [*report.get("recalls", []), summary]
         report["recalls"] = runs[-SURVEY_RUNS_KEPT:]
         self._save_report(report, options)
-
-    def _server_name(self) -> str:
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW server_version")
-            version = cursor.fetchone()[0].split()[0]
-        where = "DATABASE_URL" if os.environ.get("DATABASE_URL") else "embedded"
-        return f"PostgreSQL {version} ({where})"
 
     def _stored_report(self, options: dict[str, Any]) -> dict[str, Any]:
         path = Path(settings.BASE_DIR) / options["json"]

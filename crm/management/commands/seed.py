@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 from datetime import UTC, date, datetime
@@ -99,6 +100,16 @@ class Command(BaseCommand):
             _record_timing(options["users"], printer.stages)
 
 
+def server_name() -> str:
+    """The server the app's connection reaches, as the seed's and the bench's records name
+    it: `PostgreSQL 18.6 (embedded)`, `PostgreSQL 15.20 (DATABASE_URL)`."""
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        version = cursor.fetchone()[0].split()[0]
+    where = "DATABASE_URL" if os.environ.get("DATABASE_URL") else "embedded"
+    return f"PostgreSQL {version} ({where})"
+
+
 def _record_timing(users: int, stages: dict[str, float]) -> None:
     """Kept under .data/ for `manage.py bench`, which puts it into BENCHMARKS.md.
 
@@ -118,6 +129,7 @@ def _record_timing(users: int, stages: dict[str, float]) -> None:
         if a in names
     }
     record = {
+        "server": server_name(),
         "contacts": f"{users:,}",
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "total (s)": round(stages.get("done", 0.0), 1),
