@@ -67,7 +67,7 @@ def _falls_short(matches: Count, rows: int, budget: int) -> bool:
     _group_share): the cursor page after the last Demir of `birthday__lte=1946-08-25&
     last_updated__month=12&ordering=-gender,last_name` walked 45,000 rows of the last-name
     index for each of the two small genders' groups before reading them (80 of 210 ms)."""
-    return budget >= MIN_WALK and rows * matches.total > budget * max(matches.value, 1)
+    return rows * matches.total > budget * max(matches.value, 1)
 
 
 def sorts_the_group_whole(facts: Facts) -> bool:
@@ -186,11 +186,11 @@ def _affordable_rows(matches: Count, facts: Facts) -> int:
 def _filters_the_group(query: ListQuery, facts: Facts) -> bool:
     """Whether a filter is on a column that the group's equality fixes (or on the name or
     place whose sort key it fixes)."""
-    names = {n for f in query.filters for n in (f.field.name, f.field.key_of) if n}
-    return bool(names & {n for name in facts.group_fixed for n in (name, KEY_OF.get(name))})
+    filtered = {f.field.key_of or f.field.name for f in query.filters}
+    return bool(filtered & {KEY_OF.get(name, name) for name in facts.group_fixed})
 
 
-def _group_share(matches: Count, rows: int, filtered: bool = False) -> Count:
+def _group_share(matches: Count, rows: int, filtered: bool) -> Count:
     """A group's share of the count at the query's selectivity, among all the table's rows,
     which the walk of the next key's index reads: and no walk reads more rows than the
     group holds, read by its own index.
