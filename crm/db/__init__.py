@@ -16,7 +16,6 @@ FILES = (
     "version.sql",
     "words.sql",
     "count.sql",
-    "walk.sql",
     "points.sql",
     "readafter.sql",
     "indexes.sql",

@@ -4,8 +4,6 @@ tested without a database (tests/test_plan.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from crm.fields import FIELDS
 from crm.params import ListQuery, OrderKey
 from crm.selectors.count import Count
@@ -47,24 +45,16 @@ def walk_budget(
         return None
     if sorts_the_group_whole(facts):
         return 0
-    matches = _walk_matches(query, facts)
-    if matches is None:
+    matches = facts.matches
+    if matches is None or not matches.total:
         return MIN_WALK
+    if facts.group_rows is not None:
+        matches = _group_share(matches, facts.group_rows, _filters_the_group(query, facts))
     rows = query.page_size + 1 if rows is None else rows
     budget = _bounded_walk(matches, rows, _affordable_rows(matches, facts))
     if facts.group_rows is not None:  # a walk costs about what a read of as many rows does
         budget = min(budget, max(facts.group_rows, MIN_WALK))
     return 0 if _falls_short(matches, rows, budget) else budget
-
-
-def _walk_matches(query: ListQuery, facts: Facts) -> Count | None:
-    """The matches a walk looks for: the query's, or a group's share of them."""
-    matches = facts.matches
-    if matches is None or not matches.total:
-        return None
-    if facts.group_rows is not None:
-        return _group_share(matches, facts.group_rows, _filters_the_group(query, facts))
-    return matches
 
 
 def _falls_short(matches: Count, rows: int, budget: int) -> bool:
@@ -235,41 +225,3 @@ def walk_is_cheaper(facts: Facts, rows: int | None) -> bool:
     if rows is None or matches is None:
         return False
     return _expected_walk(matches, rows) < _affordable_rows(matches, facts)
-
-
-# A walk's budget is sized so that a failed walk costs about what its fallback does (ski
-# rental), which bounds the loss but still pays it: where the filter is correlated with the
-# sort key, the matches start far along the key's index, and the walk reads its whole budget
-# before the fallback reads them all again. `created__range=2021-05-23,2022-11-01&address__
-# id__lte=2691122&ordering=last_updated,...&page=3` (380,000 matches at 3M; a contact is
-# updated after it is created, so no early update matches) walked 352,884 rows of the
-# last_updated index for none, 1.0 s on PostgreSQL 15, whose 128 MB of shared buffers make a
-# walk out of the table's order dearer than its cost says, then fell back in 0.56 s.
-# So a walk of more than PROBE_FROM rows goes in two steps (strategies.first_rows): first as
-# far as the matches' share predicts (`near`, _expected_walk, which most walks fill); only
-# if that falls short, a block sample of about PROBE_ROWS rows of the walk's range, in the
-# key's order, tells where the matches lie along it, and the rest of the walk is made only
-# if it expects the page's rows within the budget. The sample is trusted from PROBE_HITS
-# matches in it; with fewer the walk goes on as before.
-PROBE_FROM = 20_000
-PROBE_ROWS = 7_500
-PROBE_HITS = 8
-
-
-@dataclass(frozen=True)
-class Probe:
-    """The two steps of a long walk (PROBE_FROM)."""
-
-    near: int  # rows of the first step
-    percent: float  # of the table, the block sample taken when the first step falls short
-
-
-def walk_probe(query: ListQuery, facts: Facts, rows: int, budget: int) -> Probe | None:
-    """Whether a walk of `budget` rows for `rows` matches goes in two steps, and how."""
-    matches = _walk_matches(query, facts)
-    if matches is None:
-        return None
-    near = max(_expected_walk(matches, rows), MIN_WALK)
-    if budget < max(PROBE_FROM, 2 * near):
-        return None
-    return Probe(near, min(100.0, 100 * PROBE_ROWS / matches.total))

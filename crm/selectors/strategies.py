@@ -3,11 +3,8 @@
 
 from __future__ import annotations
 
-import re
-
 from crm.fields import Kind
 from crm.params import Filter, OrderKey
-from crm.selectors.budget import PROBE_HITS, Probe
 from crm.selectors.plan import LOOSE_SCAN_KEYS
 from crm.sql import Binder, order_sql
 
@@ -38,7 +35,7 @@ def group_source(equal: str) -> str:
 
 def first_rows(
     where: str, extra: str, keys: list[OrderKey], limit: int, budget: int | None,
-    walked: list[str] | None = None, source: str = TABLE, probe: Probe | None = None,
+    walked: list[str] | None = None, source: str = TABLE,
 ) -> str:  # fmt: skip
     """The first `limit` rows matching `where AND extra` in `keys` order, in a plan whose
     cost is bounded whichever way the filter and the order are correlated.
@@ -61,60 +58,16 @@ def first_rows(
         return (
             f"SELECT * FROM {source} WHERE {extra} AND {where} ORDER BY {unindexed} LIMIT {limit}"
         )
-    walked = walked or [extra]
-    head = _walk(walked, where, order, limit, budget)
-    if probe is None:
-        return head_or_fallback(head, where, extra, unindexed, limit, source=source)
-    short = f"(SELECT count(*) FROM near) < {limit}"
-    ahead = _walk_ends_within(where, walked, order, limit, budget, probe.percent)
-    head = (
-        f"SELECT * FROM (SELECT * FROM near WHERE NOT {short} "
-        f"UNION ALL (SELECT * FROM ({head}) f WHERE {short} AND {ahead})) h ORDER BY {order}"
-    )
-    near = f"near AS ({_walk(walked, where, order, limit, probe.near)}), "
-    return head_or_fallback(head, where, extra, unindexed, limit, ctes=near, source=source)
-
-
-def _walk(walked: list[str], where: str, order: str, limit: int, rows: int) -> str:
-    """The first `limit` matches of `where` among the first `rows` rows of the index ranges
-    `walked`, merged in order."""
     ranges = [
-        f"SELECT * FROM crm_contactrow WHERE {r} ORDER BY {order} LIMIT {rows}" for r in walked
+        f"SELECT * FROM crm_contactrow WHERE {r} ORDER BY {order} LIMIT {budget}"
+        for r in walked or [extra]
     ]
     walk = ranges[0] if len(ranges) == 1 else (
         f"SELECT * FROM ({' UNION ALL '.join(f'({r})' for r in ranges)}) m "
-        f"ORDER BY {order} LIMIT {rows}"
+        f"ORDER BY {order} LIMIT {budget}"
     )  # fmt: skip
-    return f"SELECT * FROM ({walk}) w WHERE {where} ORDER BY {order} LIMIT {limit}"
-
-
-def _walk_ends_within(
-    where: str, walked: list[str], order: str, limit: int, budget: int, percent: float
-) -> str:
-    """Whether a block sample of `percent` of the table's rows in the ranges `walked`, in
-    `order`, expects the walk to meet its `limit` matches within `budget` rows (crm_walk_
-    ahead(), crm/db/walk.sql, which runs the sample only when it is asked)."""
-    sample = (
-        f"SELECT count(*) FILTER (WHERE m), min(n) FILTER (WHERE m), count(*) FROM ("
-        f"SELECT coalesce(({where}), FALSE) AS m, row_number() OVER (ORDER BY {order}) AS n "
-        f"FROM crm_contactrow TABLESAMPLE SYSTEM ({percent:.6f}) REPEATABLE (0) "
-        f"WHERE {' OR '.join(f'({r})' for r in walked)}) s"
-    )
-    text, args = _executed(sample)
-    return f"crm_walk_ahead({text}, {args}, {limit}, {budget}, {100 / percent:.6f}, {PROBE_HITS})"
-
-
-_PLACEHOLDER = re.compile(r"%\(p(\d+)\)s")
-
-
-def _executed(sql: str) -> tuple[str, str]:
-    """`sql` as a literal for a function to EXECUTE, its placeholders as ($1[k]), and the
-    array of their values as text (each cast back by the placeholder's own cast)."""
-    numbers = list(dict.fromkeys(_PLACEHOLDER.findall(sql)))
-    position = {n: k for k, n in enumerate(numbers, 1)}
-    text = _PLACEHOLDER.sub(lambda m: f"$1[{position[m[1]]}]", sql)
-    values = ", ".join(f"(%(p{n})s)::text" for n in numbers)
-    return "'" + text.replace("'", "''") + "'", f"ARRAY[{values}]::text[]"
+    head = f"SELECT * FROM ({walk}) w WHERE {where} ORDER BY {order} LIMIT {limit}"
+    return head_or_fallback(head, where, extra, unindexed, limit, source=source)
 
 
 def ids_first_rows(where: str, ranges: str, extra: str, keys: list[OrderKey], limit: int) -> str:
