@@ -13,7 +13,16 @@ from crm.case_variants import Variants
 from crm.fields import FIELDS
 from crm.params import ListQuery, parse_list_params
 from crm.selectors import plan
-from crm.selectors.budget import MAX_WALK, MIN_WALK, WALK_COST_FACTOR, walk_budget
+from crm.selectors.budget import (
+    MAX_WALK,
+    MIN_WALK,
+    PROBE_FROM,
+    PROBE_ROWS,
+    WALK_COST_FACTOR,
+    Probe,
+    walk_budget,
+    walk_probe,
+)
 from crm.selectors.count import Count
 from crm.selectors.indexes import (
     MERGED_RANGES,
@@ -659,3 +668,24 @@ def test_an_in_of_a_few_values_on_an_order_index_second_column_is_a_range_each()
     many = ",".join(f"N{n}" for n in range(MERGED_RANGES + 1))
     wide = query(f"first_name__in={many}&ordering=-last_name")
     assert choose_first_key_reader(wide, wide.ordering, facts(few=few)) is Reader.PLAIN
+
+
+# --- walk_probe ----------------------------------------------------------------------------
+
+
+def test_a_long_walk_goes_in_two_steps_the_first_as_far_as_the_matches_share_predicts() -> None:
+    spread = facts(Count(300_000, False, TABLE))  # 10%: 26 rows in about 260
+    assert walk_probe(spread, 26, 300_000) == Probe(MIN_WALK, 100 * PROBE_ROWS / TABLE)
+    rare = facts(Count(3_000, False, TABLE))  # 0.1%: 4 x 26 rows in 104,000
+    assert walk_probe(rare, 26, 300_000) == Probe(104_000, 100 * PROBE_ROWS / TABLE)
+
+
+def test_a_short_walk_or_one_its_first_step_nearly_covers_is_made_at_once() -> None:
+    assert walk_probe(facts(Count(300_000, False, TABLE)), 26, PROBE_FROM - 1) is None
+    assert walk_probe(facts(Count(3_000, False, TABLE)), 26, 150_000) is None
+    assert walk_probe(facts(None), 26, 300_000) is None  # no count: nothing to share out
+
+
+def test_a_walk_inside_a_group_is_made_at_once() -> None:
+    in_group = plan.group_facts(facts(Count(300_000, False, TABLE)), 200_000, [])
+    assert walk_probe(in_group, 26, 300_000) is None

@@ -16,6 +16,7 @@ FILES = (
     "version.sql",
     "words.sql",
     "count.sql",
+    "walk.sql",
     "points.sql",
     "readafter.sql",
     "indexes.sql",

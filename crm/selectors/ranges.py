@@ -12,7 +12,7 @@ from operator import itemgetter
 
 from crm.fields import FIELDS, SEARCH_FIELDS, SEARCHED_VALUE_FIELDS, Field, Kind
 from crm.params import Filter, ListQuery, OrderKey
-from crm.selectors.budget import walk_budget
+from crm.selectors.budget import walk_budget, walk_probe
 from crm.selectors.db import Fetch, plan_rows, plan_rows_each
 from crm.selectors.indexes import Facts, group_ranges, index_ranges, key_ranges
 from crm.selectors.plan import (
@@ -92,7 +92,9 @@ class RowRanges:
         on_key = key_ranges(self.query, keys[0])
         walked = [f"{extra} AND {where_sql(r + on_key, [], self.bind)}"
                   for r in index_ranges(self.query, keys[0]) or [[]]]  # fmt: skip
-        return first_rows(where, extra, keys, rows, budget, walked=walked, source=self.source)
+        probe = walk_probe(self.facts, rows, budget)
+        return first_rows(where, extra, keys, rows, budget, walked=walked, source=self.source,
+                          probe=probe)  # fmt: skip
 
     def in_group(self, equal: str, rows: int, fixed: list[OrderKey]) -> RowRanges:
         """These ranges within one group of `rows` rows by the planner, whose first keys

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import re
+
 from crm.fields import Kind
 from crm.params import Filter, OrderKey
+from crm.selectors.budget import PROBE_GAPS, PROBE_HITS, Probe
 from crm.selectors.plan import LOOSE_SCAN_KEYS
 from crm.sql import Binder, order_sql
 
@@ -35,7 +38,7 @@ def group_source(equal: str) -> str:
 
 def first_rows(
     where: str, extra: str, keys: list[OrderKey], limit: int, budget: int | None,
-    walked: list[str] | None = None, source: str = TABLE,
+    walked: list[str] | None = None, source: str = TABLE, probe: Probe | None = None,
 ) -> str:  # fmt: skip
     """The first `limit` rows matching `where AND extra` in `keys` order, in a plan whose
     cost is bounded whichever way the filter and the order are correlated.
@@ -58,16 +61,70 @@ def first_rows(
         return (
             f"SELECT * FROM {source} WHERE {extra} AND {where} ORDER BY {unindexed} LIMIT {limit}"
         )
+    walked = walked or [extra]
+    head = _walk(walked, where, order, limit, budget)
+    if probe is None:
+        return head_or_fallback(head, where, extra, unindexed, limit, source=source)
+    short = f"(SELECT count(*) FROM near) < {limit}"
+    rest = _walk_on(head, where, walked, order, limit, budget, probe)
+    head = (
+        f"SELECT * FROM (SELECT * FROM near WHERE NOT {short} "
+        f"UNION ALL SELECT * FROM {rest} f WHERE {short}) h ORDER BY {order}"
+    )
+    near = f"near AS ({_walk(walked, where, order, limit, probe.near)}), "
+    return head_or_fallback(head, where, extra, unindexed, limit, ctes=near, source=source)
+
+
+def _walk(walked: list[str], where: str, order: str, limit: int, rows: int) -> str:
+    """The first `limit` matches of `where` among the first `rows` rows of the index ranges
+    `walked`, merged in order."""
     ranges = [
-        f"SELECT * FROM crm_contactrow WHERE {r} ORDER BY {order} LIMIT {budget}"
-        for r in walked or [extra]
+        f"SELECT * FROM crm_contactrow WHERE {r} ORDER BY {order} LIMIT {rows}" for r in walked
     ]
     walk = ranges[0] if len(ranges) == 1 else (
         f"SELECT * FROM ({' UNION ALL '.join(f'({r})' for r in ranges)}) m "
-        f"ORDER BY {order} LIMIT {budget}"
+        f"ORDER BY {order} LIMIT {rows}"
     )  # fmt: skip
-    head = f"SELECT * FROM ({walk}) w WHERE {where} ORDER BY {order} LIMIT {limit}"
-    return head_or_fallback(head, where, extra, unindexed, limit, source=source)
+    return f"SELECT * FROM ({walk}) w WHERE {where} ORDER BY {order} LIMIT {limit}"
+
+
+def _walk_on(
+    walk: str, where: str, walked: list[str], order: str, limit: int, budget: int, probe: Probe
+) -> str:
+    """The rows of `walk`, the walk to its budget, unless its ranges `walked` hold no more
+    rows than the first step read, or a block sample of them in `order` does not expect the
+    walk to meet its `limit` matches within its `budget` (crm_walk_on(), crm/db/walk.sql,
+    which plans and runs them only when asked)."""
+    heads = [
+        f"SELECT 1 FROM crm_contactrow WHERE {r} ORDER BY {order} LIMIT {probe.near + 1}"
+        for r in walked
+    ]
+    rows = f"SELECT count(*) FROM ({' UNION ALL '.join(f'({h})' for h in heads)}) r"
+    sample = (
+        f"SELECT count(*) FILTER (WHERE m), min(n) FILTER (WHERE m), count(*) FROM ("
+        f"SELECT coalesce(({where}), FALSE) AS m, row_number() OVER (ORDER BY {order}) AS n "
+        f"FROM crm_contactrow TABLESAMPLE SYSTEM ({probe.percent:.6f}) REPEATABLE (0) "
+        f"WHERE {' OR '.join(f'({r})' for r in walked)}) s"
+    )
+    (rows, sample, walk), args = _executed([rows, sample, walk])
+    scale = 100 / probe.percent
+    return (
+        f"crm_walk_on({rows}, {sample}, {walk}, {args}, {probe.near}, {limit}, "
+        f"{budget}, {scale:.6f}, {PROBE_HITS}, {PROBE_GAPS})"
+    )
+
+
+_PLACEHOLDER = re.compile(r"%\(p(\d+)\)s")
+
+
+def _executed(statements: list[str]) -> tuple[list[str], str]:
+    """`statements` as literals for a function to EXECUTE, their placeholders as ($1[k]),
+    and the array of their values as text (each cast back by the placeholder's own cast)."""
+    numbers = list(dict.fromkeys(n for sql in statements for n in _PLACEHOLDER.findall(sql)))
+    position = {n: k for k, n in enumerate(numbers, 1)}
+    texts = [_PLACEHOLDER.sub(lambda m: f"$1[{position[m[1]]}]", sql) for sql in statements]
+    values = ", ".join(f"(%(p{n})s)::text" for n in numbers)
+    return ["'" + t.replace("'", "''") + "'" for t in texts], f"ARRAY[{values}]::text[]"
 
 
 def ids_first_rows(where: str, ranges: str, extra: str, keys: list[OrderKey], limit: int) -> str:

@@ -1,0 +1,45 @@
+-- crm_walk_on(): the second step of a long walk of a sort key's index, whose first step fell
+-- short of its page (crm/selectors/budget.py Probe, strategies.first_rows): the rows of
+-- `walk_sql`, the walk to its budget, or none where a block sample says the walk would not
+-- find its page in time, and the fallback is left to read the matches alone.
+--
+-- A function, so that none of it is planned unless the first step falls short: planned in
+-- the page's statement, the second walk and the sample cost every walk of more than
+-- PROBE_FROM rows 0.25 ms of planning (a second scan node of the read table and its
+-- indexes), a quarter to four in ten requests of the random survey. Its statements'
+-- values arrive in `args`, referenced as ($1[n])::type like crm_count()'s.
+--
+-- `range_sql` counts the rows of the walk's range up to `near` + 1: a range the first step
+-- read whole (a cursor's branch of a few rows) has no more rows, and no sample is drawn for
+-- it (a sample reads its blocks whatever the range: 3 ms at 3M). `sample_sql` counts, in a
+-- block sample of the walk's range in the walk's order, the sampled matches, the position of
+-- the first of them (1-based) and the sampled rows. From them: `gap`, the sample's rows per
+-- match from its first match on, which is the table's too; and the rows before its first
+-- match, which stand for `scale` times as many of the table's, once they are more than
+-- `min_gaps` gaps (the first sampled match falls about a gap in by chance, and rarely four).
+-- The walk goes on if it expects its `wanted` matches within `budget` rows, or if fewer than
+-- `min_hits` matches were sampled, which say too little (budget.py PROBE_HITS, PROBE_GAPS).
+CREATE OR REPLACE FUNCTION crm_walk_on(
+    range_sql text, sample_sql text, walk_sql text, args text[], near integer, wanted integer,
+    budget bigint, scale float8, min_hits integer, min_gaps integer)
+RETURNS SETOF crm_contactrow LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    walked bigint;
+    hits bigint;
+    first bigint;
+    sampled bigint;
+    gap float8;
+BEGIN
+    EXECUTE range_sql INTO walked USING args;
+    IF walked <= near THEN  -- the first step read the whole range: there is no more
+        RETURN;
+    END IF;
+    EXECUTE sample_sql INTO hits, first, sampled USING args;
+    IF hits >= min_hits THEN
+        gap := (sampled - first + 1)::float8 / hits;
+        IF greatest(first - 1 - min_gaps * gap, 0) * scale + wanted * gap > budget THEN
+            RETURN;
+        END IF;
+    END IF;
+    RETURN QUERY EXECUTE walk_sql USING args;
+END $$;
