@@ -19,10 +19,17 @@
 -- `min_gaps` gaps (the first sampled match falls about a gap in by chance, and rarely four).
 -- The walk goes on if it expects its `wanted` matches within `budget` rows, or if fewer than
 -- `min_hits` matches were sampled, which say too little (budget.py PROBE_HITS, PROBE_GAPS).
+--
+-- PARALLEL RESTRICTED: it runs in the leader, and the rest of the page's statement may still
+-- be planned with workers. Left at PostgreSQL's default (unsafe) it made every statement
+-- that calls it a serial one, the fallback's scan of the table included, whose workers
+-- config/settings.py allows for exactly that: at 3M `phone_number__istartswith=+4&last_
+-- updated__month=4&ordering=-relationship__created,phone_number` scanned the table for its
+-- 174,000 matches in 1.5 s in one process, 0.43 s with two workers.
 CREATE OR REPLACE FUNCTION crm_walk_on(
     range_sql text, sample_sql text, walk_sql text, args text[], near integer, wanted integer,
     budget bigint, scale float8, min_hits integer, min_gaps integer)
-RETURNS SETOF crm_contactrow LANGUAGE plpgsql STABLE AS $$
+RETURNS SETOF crm_contactrow LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
     walked bigint;
     hits bigint;
