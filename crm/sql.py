@@ -59,6 +59,24 @@ class Binder:
         # parenthesised: `-9223372036854775808::bigint` would parse as -(too big a bigint)
         return f"(%(p{n})s)::{PG_TYPES[kind]}"
 
+    def array(self, values: list[Any], kind: Kind) -> str | None:
+        """`values` as one array of `kind`, in crm_count()'s text[] only: the slice
+        `$1[a:b]`, which PostgreSQL takes in one step, where each `$1[n]` walks the array from
+        its start. A pattern read as the 1,888 postal codes it matches (`address__city_code__
+        icontains=01`) took 15 ms to plan as an IN list of `$1[n]` (5 ms as literals), five
+        times in one count: 170-185 ms for the count at 3M, 95 ms as the slice. Folded into
+        one constant, it is the same array to the planner. None elsewhere (the page's values
+        are psycopg's, and a walk's statement numbers them one by one, strategies.py) and for
+        the kinds that a function casts (TEXT_CASTS), which no array cast can fold. Nor for
+        one value, which an IN list makes an equality: the planner reasons with those
+        (`gender__endswith=M&gender__contains=F`, two equalities, is FALSE before any row is
+        read, where two arrays of one value sampled and counted the table: 6.5 -> 53 ms)."""
+        if not self.text_array or kind in TEXT_CASTS or len(values) < 2:
+            return None
+        first = len(self.values) + 1
+        self.values.extend(_as_text(v) for v in values)
+        return f"($1[{first}:{len(self.values)}])::{PG_TYPES[kind]}[]"
+
     @property
     def params(self) -> Any:
         if self.text_array:
@@ -106,7 +124,10 @@ def filter_sql(f: Filter, bind: Binder, *, ranges: bool = True, one_scan: bool =
 
 
 def in_sql(column: str, kind: Kind, values: Iterable[Any], bind: Binder) -> str:
-    return f"{column} IN ({', '.join(bind(v, kind) for v in dict.fromkeys(values))})"
+    distinct = list(dict.fromkeys(values))
+    if (array := bind.array(distinct, kind)) is not None:
+        return f"{column} = ANY ({array})"
+    return f"{column} IN ({', '.join(bind(v, kind) for v in distinct)})"
 
 
 def _sort_key_sql(f: Filter, bind: Binder) -> str:
@@ -114,8 +135,10 @@ def _sort_key_sql(f: Filter, bind: Binder) -> str:
     functions are immutable, so the planner folds them into the index range's bounds."""
     if f.lookup == "sortprefix":  # the letters hold no LIKE wildcard: punctuation is dropped
         return f"{f.field.column} LIKE crm_sort_letters({bind(f.value, Kind.TEXT)}) || '%%'"
-    values = f.value if f.lookup == "in" else [f.value]
-    keys = ", ".join(f"crm_sort_key({bind(v, Kind.TEXT)})" for v in dict.fromkeys(values))
+    values = list(dict.fromkeys(f.value if f.lookup == "in" else [f.value]))
+    if (array := bind.array(values, Kind.TEXT)) is not None:
+        return f"{f.field.column} = ANY (crm_sort_keys({array}))"
+    keys = ", ".join(f"crm_sort_key({bind(v, Kind.TEXT)})" for v in values)
     return f"{f.field.column} IN ({keys})"
 
 

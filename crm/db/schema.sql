@@ -101,6 +101,12 @@ CREATE OR REPLACE FUNCTION crm_sort_key(value text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
     RETURN crm_sort_letters(value) || chr(1) || value;
 
+-- The keys of several values at once (crm/sql.py Binder.array): immutable, so the planner
+-- folds the keys of a constant array into one.
+CREATE OR REPLACE FUNCTION crm_sort_keys(val text[]) RETURNS text[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+    RETURN ARRAY(SELECT crm_sort_key(v) FROM unnest(val) v);
+
 -- The value that a key ends with (a search sorted by the key tests it once per distinct key).
 CREATE OR REPLACE FUNCTION crm_sort_value(key text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
