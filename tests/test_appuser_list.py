@@ -667,6 +667,20 @@ def test_one_comparison_of_a_big_result_is_counted_from_the_column_statistics(
     assert (pattern.value, pattern.exact) == (8, True)
 
 
+def _planned_as_in_the_count(where: str, args: list[str]) -> str:
+    """EXPLAIN (VERBOSE) of `where` planned as crm_count() plans it: EXECUTE ... USING the
+    text[] of its values."""
+    with connection.cursor() as db:
+        db.execute(
+            "CREATE FUNCTION pg_temp.plan(where_sql text, args text[]) RETURNS SETOF text "
+            "LANGUAGE plpgsql AS $$ BEGIN RETURN QUERY EXECUTE "
+            "'EXPLAIN (VERBOSE) SELECT 1 FROM crm_contactrow WHERE ' || where_sql USING args; "
+            "END $$"
+        )
+        db.execute("SELECT pg_temp.plan(%s, %s::text[])", [where, args])
+        return "\n".join(row[0] for row in db.fetchall())
+
+
 @pytest.mark.django_db
 def test_the_counts_date_and_timestamp_values_are_parsed_once_not_per_row() -> None:
     """crm_count() gets its values as text; a stable cast was evaluated on every row."""
@@ -674,15 +688,7 @@ def test_the_counts_date_and_timestamp_values_are_parsed_once_not_per_row() -> N
     query = parse_list_params({"created__gte": ["2025-01-01T00:00:00Z"],
                                "birthday__lt": ["1990-01-01"]})  # fmt: skip
     where = where_sql(query.filters, [], bind)
-    with connection.cursor() as db:
-        db.execute(  # planned as crm_count() plans it: EXECUTE ... USING the text[]
-            "CREATE FUNCTION pg_temp.plan(where_sql text, args text[]) RETURNS SETOF text "
-            "LANGUAGE plpgsql AS $$ BEGIN RETURN QUERY EXECUTE "
-            "'EXPLAIN (VERBOSE) SELECT 1 FROM crm_contactrow WHERE ' || where_sql USING args; "
-            "END $$"
-        )
-        db.execute("SELECT pg_temp.plan(%s, %s::text[])", [where, bind.params])
-        plan = "\n".join(row[0] for row in db.fetchall())
+    plan = _planned_as_in_the_count(where, bind.params)
     assert "'2025-01-01 00:00:00+00'::timestamp with time zone" in plan
     assert "'1990-01-01'::date" in plan
     assert "$1" not in plan and "crm_" not in plan.replace("crm_contactrow", "")
@@ -705,15 +711,7 @@ def test_the_counts_lists_are_each_one_constant_array_with_every_value_intact(
     # one value stays an equality, which the planner reasons with
     one = parse_list_params({"relationship__points__in": ["7"]}).filters
     assert "$1[1:" not in where_sql(one, [], Binder(text_array=True))
-    with connection.cursor() as db:
-        db.execute(  # planned as crm_count() plans it: EXECUTE ... USING the text[]
-            "CREATE FUNCTION pg_temp.plan(where_sql text, args text[]) RETURNS SETOF text "
-            "LANGUAGE plpgsql AS $$ BEGIN RETURN QUERY EXECUTE "
-            "'EXPLAIN (VERBOSE) SELECT 1 FROM crm_contactrow WHERE ' || where_sql USING args; "
-            "END $$"
-        )
-        db.execute("SELECT pg_temp.plan(%s, %s::text[])", [where, bind.params])
-        plan = "\n".join(row[0] for row in db.fetchall())
+    plan = _planned_as_in_the_count(where, bind.params)
     assert "'{7,8}'::bigint[]" in plan
     assert "$1" not in plan and "crm_sort_keys" not in plan
     counted = contact_count(query)
