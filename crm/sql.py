@@ -64,7 +64,7 @@ class Binder:
         `$1[a:b]`, which PostgreSQL takes in one step, where each `$1[n]` walks the array from
         its start. A pattern read as the 1,888 postal codes it matches (`address__city_code__
         icontains=01`) took 15 ms to plan as an IN list of `$1[n]` (5 ms as literals), five
-        times in one count: 170-185 ms for the count at 3M, 95 ms as the slice. Folded into
+        times in one count: 170-250 ms for the count at 3M, 110-120 ms as slices. Folded into
         one constant, it is the same array to the planner. None elsewhere (the page's values
         are psycopg's, and a walk's statement numbers them one by one, strategies.py) and for
         the kinds that a function casts (TEXT_CASTS), which no array cast can fold. Nor for
