@@ -1,7 +1,8 @@
 """SQL text for the list, built only from registry columns; every value is a bound parameter.
 
 `Binder` decides how a value appears in the text: `%s` for psycopg, or `($1[n])::type` for
-the dynamic SQL that crm_count() runs inside the database (its parameters arrive as text[]).
+the dynamic SQL that crm_count() runs inside the database (its parameters arrive as text[]);
+executed_statements() turns the first into the second for crm_walk_on().
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class Binder:
         if self.text_array:
             return TEXT_CASTS.get(kind, "({})::" + PG_TYPES[kind]).format(f"$1[{n}]")
         # parenthesised: `-9223372036854775808::bigint` would parse as -(too big a bigint)
-        return f"(%(p{n})s)::{PG_TYPES[kind]}"
+        return f"({_placeholder(n)})::{PG_TYPES[kind]}"
 
     def array(self, values: list[Any], kind: Kind) -> str | None:
         """`values` as one array of `kind`, in crm_count()'s text[] only: the slice
@@ -82,6 +83,24 @@ class Binder:
         if self.text_array:
             return self.values
         return {f"p{n}": value for n, value in enumerate(self.values, 1)}
+
+
+def _placeholder(n: int) -> str:
+    return f"%(p{n})s"
+
+
+_PLACEHOLDER = re.compile(r"%\(p(\d+)\)s")  # _placeholder's
+
+
+def executed_statements(statements: list[str]) -> tuple[list[str], str]:
+    """`statements`, bound by a Binder for psycopg, as literals for a PL/pgSQL function to
+    EXECUTE ... USING one text[] (as crm_walk_on() does): their placeholders as `$1[k]`, and
+    the array of their values as text, each cast back by its placeholder's own cast."""
+    numbers = list(dict.fromkeys(n for sql in statements for n in _PLACEHOLDER.findall(sql)))
+    position = {n: k for k, n in enumerate(numbers, 1)}
+    texts = [_PLACEHOLDER.sub(lambda m: f"$1[{position[m[1]]}]", sql) for sql in statements]
+    values = ", ".join(f"({_placeholder(int(n))})::text" for n in numbers)
+    return ["'" + t.replace("'", "''") + "'" for t in texts], f"ARRAY[{values}]::text[]"
 
 
 def _as_text(value: Any) -> str:

@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import re
-
 from crm.fields import Kind
 from crm.params import Filter, OrderKey
 from crm.selectors.budget import PROBE_GAPS, PROBE_HITS, Probe
 from crm.selectors.plan import LOOSE_SCAN_KEYS
-from crm.sql import Binder, order_sql
+from crm.sql import Binder, executed_statements, order_sql
 
 
 def collected_rows(where: str, after: list[str] | None, keys: list[OrderKey], row: str, *,
@@ -106,25 +104,12 @@ def _walk_on(
         f"FROM crm_contactrow TABLESAMPLE SYSTEM ({probe.percent:.6f}) REPEATABLE (0) "
         f"WHERE {' OR '.join(f'({r})' for r in walked)}) s"
     )
-    (rows, sample, walk), args = _executed([rows, sample, walk])
+    (rows, sample, walk), args = executed_statements([rows, sample, walk])
     scale = 100 / probe.percent
     return (
         f"crm_walk_on({rows}, {sample}, {walk}, {args}, {probe.near}, {limit}, "
         f"{budget}, {scale:.6f}, {PROBE_HITS}, {PROBE_GAPS})"
     )
-
-
-_PLACEHOLDER = re.compile(r"%\(p(\d+)\)s")
-
-
-def _executed(statements: list[str]) -> tuple[list[str], str]:
-    """`statements` as literals for a function to EXECUTE, their placeholders as ($1[k]),
-    and the array of their values as text (each cast back by the placeholder's own cast)."""
-    numbers = list(dict.fromkeys(n for sql in statements for n in _PLACEHOLDER.findall(sql)))
-    position = {n: k for k, n in enumerate(numbers, 1)}
-    texts = [_PLACEHOLDER.sub(lambda m: f"$1[{position[m[1]]}]", sql) for sql in statements]
-    values = ", ".join(f"(%(p{n})s)::text" for n in numbers)
-    return ["'" + t.replace("'", "''") + "'" for t in texts], f"ARRAY[{values}]::text[]"
 
 
 def ids_first_rows(where: str, ranges: str, extra: str, keys: list[OrderKey], limit: int) -> str:
