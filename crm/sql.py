@@ -63,15 +63,12 @@ class Binder:
     def array(self, values: list[Any], kind: Kind) -> str | None:
         """`values` as one array of `kind`, in crm_count()'s text[] only: the slice
         `$1[a:b]`, which PostgreSQL takes in one step, where each `$1[n]` walks the array from
-        its start. A pattern read as the 1,888 postal codes it matches (`address__city_code__
-        icontains=01`) took 15 ms to plan as an IN list of `$1[n]` (5 ms as literals), five
-        times in one count: 170-250 ms for the count at 3M, 110-120 ms as slices. Folded into
-        one constant, it is the same array to the planner. None elsewhere (the page's values
-        are psycopg's, and a walk's statement numbers them one by one, strategies.py) and for
-        the kinds that a function casts (TEXT_CASTS), which no array cast can fold. Nor for
-        one value, which an IN list makes an equality: the planner reasons with those
-        (`gender__endswith=M&gender__contains=F`, two equalities, is FALSE before any row is
-        read, where two arrays of one value sampled and counted the table: 6.5 -> 53 ms)."""
+        its start while the planner folds it (a pattern's 1,888 postal codes: 15 ms to plan,
+        up to five times a count; docs/performance-notes.md, twentieth session). Folded, it
+        is the same constant array to the planner. None elsewhere (the page's values are
+        psycopg's, and a walk's statement numbers them one by one), for the kinds that a
+        function casts (TEXT_CASTS), which no array cast can fold, and for one value, which
+        an IN list makes an equality the planner reasons with (two that differ are FALSE)."""
         if not self.text_array or kind in TEXT_CASTS or len(values) < 2:
             return None
         first = len(self.values) + 1
