@@ -149,8 +149,10 @@ def in_sql(column: str, kind: Kind, values: Iterable[Any], bind: Binder) -> str:
 def _sort_key_sql(f: Filter, bind: Binder) -> str:
     """A filter on a field's value, as its sort key (crm/params.py on_sort_keys); the key
     functions are immutable, so the planner folds them into the index range's bounds."""
-    if f.lookup == "sortprefix":  # the letters hold no LIKE wildcard: punctuation is dropped
-        return f"{f.field.column} LIKE crm_sort_letters({bind(f.value, Kind.TEXT)}) || '%%'"
+    if f.lookup == "sortprefix":  # the keys that start with the value's letters
+        col, letters = f.field.column, f"crm_sort_letters({bind(f.value, Kind.TEXT)})"
+        end = f"crm_prefix_end({letters})"  # (folded to a constant: no end, TRUE)
+        return f"{col} >= {letters} AND ({col} < {end} OR {end} IS NULL)"
     values = list(dict.fromkeys(f.value if f.lookup == "in" else [f.value]))
     if (array := bind.array(values, Kind.TEXT)) is not None:
         return f"{f.field.column} = ANY (crm_sort_keys({array}))"

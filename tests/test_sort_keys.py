@@ -108,6 +108,30 @@ def test_filters_on_a_name_sorted_by_it(
     assert sorted(by_name[i] for i in ids(get(api_client, params))) == sorted(expected)
 
 
+@pytest.mark.parametrize(("prefix", "end"), [
+    ("ab", "ac"), ("mue", "muf"), ("田", "由"), ("", None), ("a\ud7ff", None), ("\U0010ffff", None),
+])  # fmt: skip
+def test_a_prefix_ends_before_its_last_characters_successor(prefix: str, end: str | None) -> None:
+    """crm_prefix_end(), the end of a name's case-insensitive prefix's range of keys (crm/
+    sql.py): none where the letters have no successor, whose range then has no end."""
+    assert _scalar("SELECT crm_prefix_end(%s)", [prefix]) == end
+
+
+@pytest.mark.parametrize(("prefix", "expected"), [
+    ("-", ["-Weber"]), ("\ud7ff", ["\ud7ffA", "\ud7ffb"]), ("\U0010ffff", ["\U0010ffffz"]),
+    ("w", ["Weber"]),
+])  # fmt: skip
+def test_a_prefix_without_letters_or_an_end_finds_its_names(
+    api_client: Client, make_contact: MakeContact, prefix: str, expected: list[str]
+) -> None:
+    """A prefix whose letters are none (punctuation) or end in a character without a
+    successor reads a key range without an end, and the names' own ranges pick its rows."""
+    names = ["-Weber", "Weber", "\ud7ffA", "\ud7ffb", "\U0010ffffz", "Zimmer"]
+    by_name = {make_contact(last_name=n).pk: n for n in names}
+    params = {"last_name__istartswith": prefix, "ordering": "last_name"}
+    assert [by_name[i] for i in ids(get(api_client, params))] == expected
+
+
 KEYS_SQL = (
     "SELECT first_name_key, last_name_key, address_street_key, address_city_key"
     " FROM crm_contactrow WHERE id = %s"

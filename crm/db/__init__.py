@@ -22,7 +22,9 @@ FILES = (
     "indexes.sql",
 )
 _INDEX = re.compile(r"^CREATE INDEX IF NOT EXISTS (\w+) ON crm_contactrow USING (\w+) \((.*)\);$")
-_STATISTICS = re.compile(r"^CREATE STATISTICS IF NOT EXISTS (\w+) ON (.*) FROM crm_contactrow;$")
+_STATISTICS = re.compile(
+    r"^CREATE STATISTICS IF NOT EXISTS (\w+) ((?:\(\w+\) )?ON .*) FROM crm_contactrow;$"
+)
 _COLUMN = re.compile(r"\w+")
 _FOLD_TRIGRAM = re.compile(r"USING gin \(crm_fold\(\((\w+)\)::text\) gin_trgm_ops\)")
 
@@ -57,7 +59,7 @@ def index_options() -> dict[str, str]:
 
 def statistics_definitions() -> dict[str, str]:
     return {
-        m[1]: f"CREATE STATISTICS {m[1]} ON {m[2]} FROM crm_contactrow"
+        m[1]: f"CREATE STATISTICS {m[1]} {m[2]} FROM crm_contactrow"
         for line in read("indexes.sql").splitlines()
         if (m := _STATISTICS.match(line))
     }

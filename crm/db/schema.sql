@@ -107,6 +107,17 @@ CREATE OR REPLACE FUNCTION crm_sort_keys(val text[]) RETURNS text[]
     LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
     RETURN ARRAY(SELECT crm_sort_key(v) FROM unnest(val) v);
 
+-- The end of the range of keys that start with the letters `prefix` (a name's case-
+-- insensitive prefix, crm/sql.py): the prefix with its last character's successor, since
+-- the keys sort by code point ("C"); NULL where there is none (no letters, or a last
+-- character before a gap in the code points), and the range then has no end. A range, not
+-- `LIKE prefix || '%'`: the planner reads ranges of both the name and its key from their
+-- extended statistics (indexes.sql), where it multiplied LIKE's selectivity by the name's.
+CREATE OR REPLACE FUNCTION crm_prefix_end(prefix text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+    RETURN CASE WHEN prefix <> '' AND ascii(right(prefix, 1)) NOT IN (55295, 1114111)
+                THEN left(prefix, -1) || chr(ascii(right(prefix, 1)) + 1) END;
+
 -- The value that a key ends with (a search sorted by the key tests it once per distinct key).
 CREATE OR REPLACE FUNCTION crm_sort_value(key text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
