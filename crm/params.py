@@ -243,10 +243,13 @@ def parse_ordering(raw: str) -> list[OrderKey]:
 
 
 def parse_search(raw: str) -> list[str]:
+    """The terms, each once: a term typed twice is one condition, which the count tested
+    twice on every candidate (`search=hauptstraße hauptstraße` with two filters: 0.63 s at
+    3M, 0.37 s as one term)."""
     terms = check_text(raw).split()
     if len(terms) > MAX_SEARCH_TERMS:
         raise ValueError_(f"accepts at most {MAX_SEARCH_TERMS} terms")
-    return terms
+    return list(dict.fromkeys(terms))
 
 
 def _single(params: Mapping[str, Sequence[str]], name: str) -> str:

@@ -772,6 +772,18 @@ def test_search_finds_every_german_spelling(api_client: Client, make_contact: Ma
     assert exact == expected  # (a search that finds nothing answers one like it: fuzzy)
 
 
+def test_a_term_typed_twice_is_searched_once(api_client: Client,
+                                             make_contact: MakeContact) -> None:  # fmt: skip
+    """A repeated term is one condition (crm/params.py parse_search), which the count
+    tested twice on every candidate; a term in another case is a spelling of its own."""
+    assert parse_list_params({"search": ["müller Müller müller"]}).search == ["müller", "Müller"]
+    make_contact(last_name="Müller", street="Ring", city="Wien")
+    make_contact(last_name="Muster", street="Ring", city="Wien")
+    once = get(api_client, {"search": "müller", "ordering": "id"}).json()
+    twice = get(api_client, {"search": "müller müller", "ordering": "id"}).json()
+    assert twice["results"] == once["results"] and twice["count"] == once["count"] == 1
+
+
 # --- NULLs in the ordering -------------------------------------------------------------------
 
 
