@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from crm.countries import ISO_3166_ALPHA2
-from crm.models import Gender
+from crm.models import CUSTOMER_ID_PATTERN, E164_PATTERN, Gender
 from crm.params import InvalidParams
 
 MAX_BODY_BYTES = 64 * 1024
@@ -26,8 +26,8 @@ MAX_POINTS = 2**31 - 1  # the column is an integer
 OLDEST_BIRTHDAY = date(1900, 1, 1)
 CLOCK_SKEW = timedelta(minutes=5)  # a client's clock may run this far ahead of ours
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
-_CUSTOMER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_E164 = re.compile(E164_PATTERN)
+_CUSTOMER_ID = re.compile(CUSTOMER_ID_PATTERN)
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 

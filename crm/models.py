@@ -39,6 +39,13 @@ class Address(models.Model):
         return f"{self.street} {self.street_number}, {self.city_code} {self.city}, {self.country}"
 
 
+# What a customer id and a phone number may hold, checked by the database too: the search
+# relies on it (a term with a character outside both, `王`, is looked for in names and places
+# alone, crm/selectors/facts.py resolve_held_terms), and crm/contact_input.py validates by it.
+CUSTOMER_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+E164_PATTERN = r"\+[1-9][0-9]{1,14}"
+
+
 class AppUser(models.Model):
     id = models.BigAutoField(primary_key=True)
     first_name = models.CharField(max_length=100)
@@ -57,6 +64,14 @@ class AppUser(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(gender__in=Gender.values), name="appuser_gender_code"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(customer_id__regex=f"^{CUSTOMER_ID_PATTERN}$"),
+                name="appuser_customer_id_chars",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(phone_number__regex=f"^{E164_PATTERN}$"),
+                name="appuser_phone_number_e164",
             ),
         ]
 

@@ -24,7 +24,7 @@ from crm.fields import (
     Field,
     Kind,
 )
-from crm.params import Filter, OrderKey
+from crm.params import Filter, ListQuery, OrderKey
 
 PG_TYPES = {
     Kind.TEXT: "text",
@@ -309,6 +309,16 @@ def search_sql(term: str, bind: Binder, *, indexed: bool = True, one_scan: bool 
     return fold_contains_sql("search_text", term, bind, one_scan=one_scan)
 
 
+Held = dict[str, dict[str, tuple[str, ...]]]  # term -> column -> its values that hold it
+
+
+def held_sql(values: dict[str, tuple[str, ...]], bind: Binder) -> str:
+    """A term held by names and places alone (crm/selectors/facts.py resolve_held_terms): the
+    rows with one of the values that hold it, read by each column's (column, id) b-tree."""
+    either = " OR ".join(in_sql(column, Kind.TEXT, v, bind) for column, v in values.items())
+    return f"({either})" if either else "FALSE"
+
+
 def anywhere_sql(term: str, bind: Binder) -> str:
     """Whether a searched field's fold contains the term: the rows of its search_text match,
     which the planner estimates from those columns' statistics where search_text's are blind
@@ -383,11 +393,12 @@ def folded_value_sql(f: Field) -> str:
 
 def where_sql(
     filters: list[Filter], search: list[str], bind: Binder, *, ranged: Field | None = None,
-    rechecked: frozenset[str] = frozenset(),
+    rechecked: frozenset[str] = frozenset(), held: Held | None = None,
 ) -> str:  # fmt: skip
     """The filters and search terms ANDed; a field whose case-insensitive filter the page
     already reads as ranges (`ranged`) gets no redundant ranges (each cost planning time),
-    and a `rechecked` term is tested without the trigram index (ListQuery.rechecked)."""
+    a `rechecked` term is tested without the trigram index (ListQuery.rechecked), and a
+    `held` one is the values that hold it (ListQuery.held)."""
     # the conditions on search_text's trigram index: search terms, and substrings of the
     # searched fields (_like_sql); with more than one, each is one search of the index
     terms = [t for t in search if t not in rechecked and term_has_trigram(t)]
@@ -398,8 +409,23 @@ def where_sql(
     ]  # fmt: skip
     one_scan = len(terms) + len(substrings) > 1
     parts = [filter_sql(f, bind, ranges=f.field != ranged, one_scan=one_scan) for f in filters]
-    parts += [search_sql(t, bind, indexed=t not in rechecked, one_scan=one_scan) for t in search]
+    parts += [
+        held_sql(held[t], bind)
+        if held and t in held
+        else search_sql(t, bind, indexed=t not in rechecked, one_scan=one_scan)
+        for t in search
+    ]
     return " AND ".join(parts) or "TRUE"
+
+
+def query_where_sql(
+    query: ListQuery, bind: Binder, *, filters: list[Filter] | None = None,
+    ranged: Field | None = None,
+) -> str:  # fmt: skip
+    """where_sql() of the query's filters (or of `filters`) and its search, as the facts
+    resolved its terms (ListQuery.rechecked, ListQuery.held)."""
+    return where_sql(query.filters if filters is None else filters, query.search, bind,
+                     ranged=ranged, rechecked=query.rechecked, held=query.held)  # fmt: skip
 
 
 def order_sql(keys: list[OrderKey], *, unindexed: bool = False) -> str:

@@ -196,7 +196,7 @@ FORMULAS = {
 
 
 def test_csv_neutralises_formulas_ndjson_stays_raw(api_client: Client, make_contact: Any) -> None:
-    contact = make_contact(points=-5, phone_number="+436641234567", customer_id="C=1", **FORMULAS)
+    contact = make_contact(points=-5, phone_number="+436641234567", customer_id="C-1", **FORMULAS)
     header, row = parse_csv(content(api_client.get(CSV)))
     cells = dict(zip(header, row, strict=True))
     assert cells["first_name"] == '\'=HYPERLINK("http://evil.example","click")'
@@ -206,7 +206,7 @@ def test_csv_neutralises_formulas_ndjson_stays_raw(api_client: Client, make_cont
     assert cells["address__street_number"] == "'\t7"
     assert cells["address__city_code"] == "'\r1010"
     assert cells["phone_number"] == "'+436641234567"  # the documented trade-off
-    assert cells["customer_id"] == "C=1"  # only a leading trigger counts
+    assert cells["customer_id"] == "C-1"  # only a leading trigger counts
     assert cells["relationship__points"] == "-5"  # numbers are never prefixed
     assert cells["id"] == str(contact.id)
 

@@ -18,9 +18,9 @@ from crm.sql import (
     anywhere_sql,
     keyset_branches,
     order_sql,
+    query_where_sql,
     search_count_sql,
     term_has_trigram,
-    where_sql,
 )
 
 # A capped count that reads at most this many matches also sorts them and keeps the page's
@@ -99,7 +99,7 @@ def contact_count(query: ListQuery, keep: PageOrder | None = None) -> Count:
     (crm_count()): an exact count of millions of rows would cost a full scan on every page.
     With `keep`, a count that read at most KEEP_PAGE_IDS matches has that page's ids."""
     bind = Binder(text_array=True)
-    where = where_sql(query.filters, query.search, bind, rechecked=query.rechecked)
+    where = query_where_sql(query, bind)
     cap = None if query.count_exact else EXACT_COUNT_LIMIT
     unfiltered = where == "TRUE" and cap is not None
     kept = _table_size.get("count") if unfiltered else None

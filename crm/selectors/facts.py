@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from crm.case_variants import variants_by_upper
-from crm.fields import RANK, SUBSTRING_LOOKUPS, VALUE_FIELDS, Kind
+from crm.fields import FIELDS, RANK, SEARCHED_VALUE_FIELDS, SUBSTRING_LOOKUPS, VALUE_FIELDS, Kind
 from crm.params import Filter, ListQuery, OrderKey, on_sort_keys
 from crm.selectors.count import PLANNER_TTL, Count, table_total, term_candidates
 from crm.selectors.db import connection, fetch_rows, plan_nodes_each
@@ -23,6 +23,7 @@ from crm.selectors.strategies import distinct_keys
 from crm.sql import (
     Binder,
     anywhere_sql,
+    fold_contains_sql,
     like_match_sql,
     narrowed_by_fold,
     order_sql,
@@ -199,6 +200,48 @@ def resolve_patterns(query: ListQuery) -> ListQuery:
     return replace(query, filters=filters)
 
 
+# A search term whose fold has a character that no customer id and no phone number holds
+# (their characters are letters, digits and `._-+`, crm/models.py, which the database
+# checks) can only be in a name or a place, whose distinct values crm_value keeps (crm/db/
+# words.sql): it is read as the values that hold it, an IN list of each column that its
+# (column, id) b-tree serves and the planner sizes (ListQuery.held, crm/sql.py held_sql). Only
+# a term without a trigram, which no index finds otherwise: tested row by row on the rows
+# the other conditions leave, `relationship__points__lte=47&search=军&ordering=gender,
+# customer_id` read half the table for each page (1.1-1.5 s at 3M on PostgreSQL 15). A fold
+# with whitespace (`½` is ` 1/2`) may span two fields of search_text, and stays a test of it.
+HELD_SQL = """
+WITH v AS (SELECT DISTINCT field, value FROM crm_value
+            WHERE field IN ({fields}) AND {match} LIMIT {limit})
+SELECT crm_fold({term}) ~ '[^a-z0-9._+-]' AND crm_fold({term}) !~ '[[:space:]]',
+       coalesce(array_agg(field), '{{}}'), coalesce(array_agg(value), '{{}}')
+  FROM v
+"""
+
+
+def resolve_held_terms(query: ListQuery) -> ListQuery:
+    """`query` with each search term without a trigram that names and places alone can hold
+    resolved to the values of each that hold it (at most LOOSE_SCAN_KEYS of them)."""
+    held = {t: v for t in dict.fromkeys(query.search) if (v := _held_values(t)) is not None}
+    return replace(query, held=held) if held else query
+
+
+def _held_values(term: str) -> dict[str, tuple[str, ...]] | None:
+    if term_has_trigram(term):
+        return None
+    bind = Binder()
+    fields = ", ".join(f"'{FIELDS[name].column}'" for name in SEARCHED_VALUE_FIELDS)
+    match = fold_contains_sql("crm_fold(value)", term, bind)
+    sql = HELD_SQL.format(fields=fields, match=match, limit=LOOSE_SCAN_KEYS + 1,
+                          term=bind(term, Kind.TEXT))  # fmt: skip
+    ((apart, columns, values),) = fetch_rows(sql, bind.params)
+    if not apart or len(values) > LOOSE_SCAN_KEYS:
+        return None
+    held: dict[str, tuple[str, ...]] = {}
+    for column, value in zip(columns, values, strict=True):
+        held[column] = (*held.get(column, ()), value)
+    return held
+
+
 def resolve_search(query: ListQuery) -> ListQuery:
     """`query` with the search terms that its other conditions narrow far more tested on
     their rows, not through the trigram index (plan.rechecks_term), for a search with
@@ -207,7 +250,8 @@ def resolve_search(query: ListQuery) -> ListQuery:
     and comes first: filters too dear to recheck any term on leave the term's unplanned.
     Not for terms alone: the rest's EXPLAIN of the other terms' folds took 2.7 ms of
     `search=mull wien`'s 25 on every request, and a term's trigram path is the one the
-    planner misprices."""
+    planner misprices. First, the terms that names and places alone hold (resolve_held_terms)."""
+    query = resolve_held_terms(query)
     terms = list(dict.fromkeys(query.search))
     if not terms or not query.filters:
         return query

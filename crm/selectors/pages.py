@@ -34,8 +34,8 @@ from crm.sql import (
     cut_sql,
     keyset_branches,
     order_sql,
+    query_where_sql,
     row_json_sql,
-    where_sql,
 )
 
 AVATAR_URL_SQL = "'/crm/appusers/' || id || '/avatar.svg'"
@@ -133,7 +133,7 @@ def page_sql(
         return PageStatement(rows, bind.params, complete)
     reader = choose_first_key_reader(query, keys, facts)
     if collects(reader, facts, keys, offset, rows=offset + query.page_size + 1):
-        where = where_sql(query.filters, query.search, bind, rechecked=query.rechecked)
+        where = query_where_sql(query, bind)
         branches = None if after is None else [b.sql for b in keyset_branches(keys, after, bind)]
         sql = collected_rows(where, branches, keys, row, limit=query.page_size + 1, offset=offset)
         return PageStatement(sql, bind.params)
@@ -160,7 +160,7 @@ def _rows_by_id(
     listed = ", ".join(bind(i, Kind.INTEGER) for i in ids) or "NULL"
     return (
         f"SELECT {columns}, {row} FROM {source_sql(query, bind)} WHERE id IN ({listed}) "
-        f"AND {where_sql(query.filters, query.search, bind, rechecked=query.rechecked)} "
+        f"AND {query_where_sql(query, bind)} "
         f"ORDER BY {order_sql(keys)}"
     )
 
@@ -180,7 +180,7 @@ def _rows_sql(ranges: RowRanges, keys: list[OrderKey], reader: Reader, after: li
     # variants' ranges (crm/sql.py) only lured the planner into reading every match (3.5 s
     # for `last_name__istartswith=mü&ordering=last_name` at 3M)
     ranged = keys[0].field if cuts else FIELDS.get(keys[0].field.key_of or "")
-    where = where_sql(filters, query.search, bind, ranged=ranged, rechecked=query.rechecked)
+    where = query_where_sql(query, bind, filters=filters, ranged=ranged)
     first_key = first_key_rows(reader, ranges, keys, filters, where, ranged)
     limit = query.page_size + 1  # one extra row tells whether there is a next page
     branches = [Branch(0, "TRUE", "TRUE")] if after is None else keyset_branches(keys, after, bind)

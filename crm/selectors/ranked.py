@@ -21,7 +21,7 @@ from crm.selectors.plan import SMALL_RESULT
 from crm.selectors.ranges import RowRanges
 from crm.selectors.rank import TIERS, rank_words, source_sql, tier_sql
 from crm.selectors.strategies import first_rows, ids_first_rows
-from crm.sql import Binder, keyset_branches, order_sql, where_sql
+from crm.sql import Binder, keyset_branches, order_sql, query_where_sql
 
 # A page reads the first tiers whose estimated rows are this many times the rows it wants,
 # and the rest only if they fall short (pages.contact_page reads again with every tier):
@@ -61,7 +61,7 @@ def ranked_rows_sql(
     `after` (keys: RANK then id, both ascending, or both descending backwards), and whether
     the statement reads every tier (else only those expected to hold enough rows, ENOUGH)."""
     limit = query.page_size + 1
-    where = where_sql(query.filters, query.search, bind, rechecked=query.rechecked)
+    where = query_where_sql(query, bind)
     matches = facts.matches
     one_term = one_term_alone(query)
     collected = ONE_TERM_COLLECTED if one_term else SMALL_RESULT
