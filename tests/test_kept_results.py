@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,6 +19,7 @@ from django.test.utils import CaptureQueriesContext
 
 from crm.models import AppUser
 from crm.pagination import SALT
+from crm.params import parse_list_params
 from crm.selectors import results
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -122,3 +124,15 @@ def test_a_version_is_settled_only_when_no_writer_is_in_flight(contacts: list[Ap
         assert results.settled_version() is None
         writer.rollback()
     assert results.settled_version() is not None
+
+
+def test_a_kept_result_is_keyed_by_the_values_a_term_was_read_as() -> None:
+    """A term's values come from the database (crm/selectors/facts.py resolve_held_terms),
+    as a pattern's do: a name that holds it, written in between, makes another result."""
+    query = parse_list_params({"search": ["王"]})
+    one = replace(query, held={"王": {"last_name": ("王", "王伟"), "first_name": ("王军",)}})
+    same = replace(query, held={"王": {"first_name": ("王军",), "last_name": ("王伟", "王")}})
+    more = replace(
+        query, held={"王": {"last_name": ("王", "王伟", "李王"), "first_name": ("王军",)}}
+    )
+    assert results.result_key(one) == results.result_key(same) != results.result_key(more)

@@ -5,6 +5,7 @@ substring filter on a column of few values matches (resolve_patterns)."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import replace
@@ -218,6 +219,9 @@ SELECT crm_fold({term}) ~ '[^a-z0-9._+-]' AND crm_fold({term}) !~ '[[:space:]]',
 """
 
 
+_ID_CHARACTERS = re.compile(r"[A-Za-z0-9._+-]+")  # what a customer id or phone number holds
+
+
 def resolve_held_terms(query: ListQuery) -> ListQuery:
     """`query` with each search term without a trigram that names and places alone can hold
     resolved to the values of each that hold it (at most LOOSE_SCAN_KEYS of them)."""
@@ -226,7 +230,7 @@ def resolve_held_terms(query: ListQuery) -> ListQuery:
 
 
 def _held_values(term: str) -> dict[str, tuple[str, ...]] | None:
-    if term_has_trigram(term):
+    if term_has_trigram(term) or _ID_CHARACTERS.fullmatch(term):  # (its fold is one too)
         return None
     bind = Binder()
     fields = ", ".join(f"'{FIELDS[name].column}'" for name in SEARCHED_VALUE_FIELDS)

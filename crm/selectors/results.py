@@ -55,7 +55,11 @@ def result_key(query: ListQuery) -> str:
     """What decides a query's matches and their order."""
     filters = sorted(repr((f.field.name, f.lookup, f.value, f.matching)) for f in query.filters)
     order = [(k.field.name, k.descending) for k in query.ordering]
-    return repr([filters, query.search, order, query.rank_words])
+    # the values that hold a term are read from the database too (facts.resolve_held_terms)
+    held = sorted(
+        (t, sorted((c, sorted(v)) for c, v in by.items())) for t, by in query.held.items()
+    )
+    return repr([filters, query.search, held, order, query.rank_words])
 
 
 def keeps(query: ListQuery, keys: list[OrderKey], after: list[Any] | None) -> bool:
