@@ -178,18 +178,7 @@ def resolve_patterns(query: ListQuery) -> ListQuery:
     asked = key_columns_asked(query, query.ordering, _known(query, None))
     distinct = distinct_values([*patterns, *asked])
     resolved = {
-        i: replace(f, matching=_matching_values(f))
-        for i, f in enumerate(query.filters)
-        if f.lookup in RESOLVED_LOOKUPS
-        and (f.field.name in VALUE_FIELDS or distinct[f.field.column] <= LOOSE_SCAN_KEYS)
-    } | {
-        i: replace(f, matching=matching)
-        for i, f in enumerate(query.filters)
-        if f.lookup in PREFIX_LOOKUPS
-        and f.field.name not in VALUE_FIELDS
-        and distinct[f.field.column] <= MERGED_RANGES
-        and (matching := _matching_values(f)) is not None
-        and len(matching) <= MERGED_RANGES  # the statistics' distinct count is an estimate
+        i: r for i, f in enumerate(query.filters) if (r := _resolved(f, distinct)) is not None
     }
     redundant = {(f.field.sort_key, f.value) for f in resolved.values() if f.field.sort_key}
     filters = [
@@ -199,6 +188,20 @@ def resolve_patterns(query: ListQuery) -> ListQuery:
         for g in (on_sort_keys(resolved[i], query.ordering) if i in resolved else [f])
     ]
     return replace(query, filters=filters)
+
+
+def _resolved(f: Filter, distinct: dict[str, float]) -> Filter | None:
+    """`f` read as the values it matches (resolve_patterns), or None where it stays a
+    pattern."""
+    few = distinct.get(f.field.column, float("inf"))
+    if f.lookup in RESOLVED_LOOKUPS and (f.field.name in VALUE_FIELDS or few <= LOOSE_SCAN_KEYS):
+        return replace(f, matching=_matching_values(f))
+    if f.lookup in PREFIX_LOOKUPS and f.field.name not in VALUE_FIELDS and few <= MERGED_RANGES:
+        matching = _matching_values(f)
+        # (the statistics' distinct count is an estimate)
+        if matching is not None and len(matching) <= MERGED_RANGES:
+            return replace(f, matching=matching)
+    return None
 
 
 # A search term whose fold has a character that no customer id and no phone number holds
@@ -217,8 +220,6 @@ SELECT crm_fold({term}) ~ '[^a-z0-9._+-]' AND crm_fold({term}) !~ '[[:space:]]',
        coalesce(array_agg(field), '{{}}'), coalesce(array_agg(value), '{{}}')
   FROM v
 """
-
-
 _ID_CHARACTERS = re.compile(r"[A-Za-z0-9._+-]+")  # what a customer id or phone number holds
 
 
@@ -240,10 +241,10 @@ def _held_values(term: str) -> dict[str, tuple[str, ...]] | None:
     ((apart, columns, values),) = fetch_rows(sql, bind.params)
     if not apart or len(values) > LOOSE_SCAN_KEYS:
         return None
-    held: dict[str, tuple[str, ...]] = {}
+    held: dict[str, list[str]] = {}
     for column, value in zip(columns, values, strict=True):
-        held[column] = (*held.get(column, ()), value)
-    return held
+        held.setdefault(column, []).append(value)
+    return {column: tuple(v) for column, v in held.items()}
 
 
 def resolve_search(query: ListQuery) -> ListQuery:

@@ -217,7 +217,7 @@ def first_key_rows(
         # planner multiply the two and take the value's own index, filtered by the group's
         # key, for the few rows it expected (PostgreSQL 15: every Michael read for the women)
         rest = [f for f in filters if not _split_by(f, per_value)]
-        in_groups = query_where_sql(ranges.query, bind, filters=rest, ranged=ranged)  # fmt: skip
+        in_groups = query_where_sql(ranges.query, bind, filters=rest, ranged=ranged)
         return lambda extra, limit, offset: (
             ranges.rows(where, extra, keys, limit, offset)
             if offset
