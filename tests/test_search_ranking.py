@@ -117,6 +117,32 @@ def test_a_count_of_few_matches_keeps_the_ranked_page(
     assert "WHERE id IN (" in read
 
 
+def test_a_tier_tests_its_key_ranges_before_the_search(
+    api_client: Client, named: dict[int, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row is tested in the order its conditions are written, and a tier's key prefix is
+    far cheaper to test than a term in search_text (ranked.py): in every tier's rows, the
+    key ranges come first."""
+    monkeypatch.setattr(count, "KEEP_PAGE_IDS", 0)
+    monkeypatch.setattr(ranked, "ONE_TERM_COLLECTED", 0)
+    monkeypatch.setattr(ranked, "SMALL_RESULT", 0)
+    monkeypatch.setattr(ranked, "FIRST_IDS_TIER", 0)
+    statements: list[str] = []
+
+    def record(execute: Any, sql: str, *args: Any) -> Any:
+        statements.append(sql)
+        return execute(sql, *args)
+
+    with connection.execute_wrapper(record):
+        page = get(api_client, {"search": "berg"})
+    assert [named[i] for i in ids(page)] == RANKED
+    (read,) = [sql for sql in statements if "json_build_object" in sql]
+    tiers = read.split(" AS search_rank, ")[1:]
+    assert len(tiers) == 5
+    for tier in tiers[:4]:
+        assert tier.index("_key LIKE ") < tier.index("search_text")
+
+
 def test_spellings_and_case_rank_alike(api_client: Client, make_contact: MakeContact) -> None:
     """Tier 0 holds every spelling of the name (they sort alike: one word in crm_word)."""
     street = make_contact(street="Müllerstraße").pk

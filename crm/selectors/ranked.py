@@ -80,9 +80,14 @@ def ranked_rows_sql(
     read_first = len(tiers) if every_tier else tiers_to_read(sizes, limit + offset)
     parts = []
     for tier, size in list(zip(tiers, sizes, strict=True))[:read_first]:
-        rows = f"{where} AND {tier.rows}"
+        # The tier's key ranges before the search: a row is tested in the order written
+        # (PostgreSQL costs a regular expression as any operator, and a block sample's test
+        # is one expression), and a key's prefix is tested far faster than a term in
+        # search_text. `mull wien`'s tier 2 at 3M (embedded): the block sample of its walk's
+        # second step 12-17 -> 10-14 ms, the walk 3-4.5 -> 2.7-3.6 ms.
+        rows = f"{tier.rows} AND {where}"
         if size <= FIRST_IDS_TIER and tier.whole and one_term:
-            read = ids_first_rows(f"{where} AND {tier.outside}", tier.ranges, tier.ids, keys[1:],
+            read = ids_first_rows(f"{tier.outside} AND {where}", tier.ranges, tier.ids, keys[1:],
                                   limit + offset)  # fmt: skip
         elif size <= SMALL_RESULT:  # few, or none: their ranges and a sort, no walk at all
             read = first_rows(rows, tier.ids, keys[1:], limit + offset, budget=0)
