@@ -20,6 +20,13 @@
 -- The walk goes on if it expects its `wanted` matches within `budget` rows, or if fewer than
 -- `min_hits` matches were sampled, which say too little (budget.py PROBE_HITS, PROBE_GAPS).
 --
+-- No sample where the first step found `near_hits` rows, half the page or more (`min_found`):
+-- the matches lie as densely as it found them right where the walk goes on, so it expects
+-- the rest within as many rows again, inside its budget (budget.py walk_probe gives at least
+-- twice the first step). A sample tests the query on about 7,500 rows: at 3M `search=mull
+-- wien`'s tier 2 found 16 of its 26 in the first step's 2,000 rows, and its sample took
+-- 10-14 ms of a 3 ms walk on.
+--
 -- PARALLEL RESTRICTED: it runs in the leader, and the rest of the page's statement may still
 -- be planned with workers. Left at PostgreSQL's default (unsafe) it made every statement
 -- that calls it a serial one, the fallback's scan of the table included, whose workers
@@ -27,8 +34,9 @@
 -- updated__month=4&ordering=-relationship__created,phone_number` scanned the table for its
 -- 174,000 matches in 1.5 s in one process, 0.43 s with two workers.
 CREATE OR REPLACE FUNCTION crm_walk_on(
-    range_sql text, sample_sql text, walk_sql text, args text[], near integer, wanted integer,
-    budget bigint, scale float8, min_hits integer, min_gaps integer)
+    range_sql text, sample_sql text, walk_sql text, args text[], near integer, near_hits bigint,
+    min_found integer, wanted integer, budget bigint, scale float8, min_hits integer,
+    min_gaps integer)
 RETURNS SETOF crm_contactrow LANGUAGE plpgsql STABLE PARALLEL RESTRICTED AS $$
 DECLARE
     walked bigint;
@@ -39,6 +47,10 @@ DECLARE
 BEGIN
     EXECUTE range_sql INTO walked USING args;
     IF walked <= near THEN  -- the first step read the whole range: there is no more
+        RETURN;
+    END IF;
+    IF near_hits >= min_found THEN  -- the first step's rows tell where the rest lie
+        RETURN QUERY EXECUTE walk_sql USING args;
         RETURN;
     END IF;
     EXECUTE sample_sql INTO hits, first, sampled USING args;

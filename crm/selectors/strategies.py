@@ -90,8 +90,9 @@ def _walk_on(
     walk: str, where: str, walked: list[str], order: str, limit: int, budget: int, probe: Probe
 ) -> str:
     """The rows of `walk`, the walk to its budget, unless its ranges `walked` hold no more
-    rows than the first step read, or a block sample of them in `order` does not expect the
-    walk to meet its `limit` matches within its `budget` (crm_walk_on(), crm/db/walk.sql,
+    rows than the first step read, or, unless the first step (`near`) found half its `limit`
+    or more, a block sample of them in `order` does not expect the walk to meet its `limit`
+    matches within its `budget` (crm_walk_on(), crm/db/walk.sql,
     which plans and runs them only when asked)."""
     heads = [
         f"SELECT 1 FROM crm_contactrow WHERE {r} ORDER BY {order} LIMIT {probe.near + 1}"
@@ -107,8 +108,9 @@ def _walk_on(
     (rows, sample, walk), args = executed_statements([rows, sample, walk])
     scale = 100 / probe.percent
     return (
-        f"crm_walk_on({rows}, {sample}, {walk}, {args}, {probe.near}, {limit}, "
-        f"{budget}, {scale:.6f}, {PROBE_HITS}, {PROBE_GAPS})"
+        f"crm_walk_on({rows}, {sample}, {walk}, {args}, {probe.near}, "
+        f"(SELECT count(*) FROM near), {(limit + 1) // 2}, {limit}, {budget}, {scale:.6f}, "
+        f"{PROBE_HITS}, {PROBE_GAPS})"
     )
 
 
