@@ -14,7 +14,14 @@ from typing import Any
 import orjson
 
 from crm.case_variants import variants_by_upper
-from crm.fields import FIELDS, RANK, SEARCHED_VALUE_FIELDS, SUBSTRING_LOOKUPS, VALUE_FIELDS, Kind
+from crm.fields import (
+    FIELDS,
+    RANK,
+    SEARCHED_VALUE_FIELDS,
+    SUBSTRING_LOOKUPS,
+    VALUE_FIELDS,
+    Kind,
+)
 from crm.params import Filter, ListQuery, OrderKey, on_sort_keys
 from crm.selectors.count import PLANNER_TTL, Count, table_total, term_candidates
 from crm.selectors.db import connection, fetch_rows, plan_nodes_each
@@ -97,7 +104,11 @@ def _commonest_term_rows(query: ListQuery, keys: list[OrderKey]) -> int:
     (more than a key and id: a key and id in opposite directions read each group as a range
     of its (column, id) index), the planner's estimate of the rows that hold the commonest
     search term read through the trigram index (kept per term, count.term_candidates)."""
-    indexed = [t for t in query.search if t not in query.rechecked and term_has_trigram(t)]
+    indexed = [
+        t
+        for t in query.search
+        if t not in query.rechecked and t not in query.held and term_has_trigram(t)
+    ]
     return max(term_candidates(indexed)) if indexed and len(keys) > 2 else 0
 
 
@@ -204,47 +215,84 @@ def _resolved(f: Filter, distinct: dict[str, float]) -> Filter | None:
     return None
 
 
-# A search term whose fold has a character that no customer id and no phone number holds
-# (their characters are letters, digits and `._-+`, crm/models.py, which the database
-# checks) can only be in a name or a place, whose distinct values crm_value keeps (crm/db/
-# words.sql): it is read as the values that hold it, an IN list of each column that its
-# (column, id) b-tree serves and the planner sizes (ListQuery.held, crm/sql.py held_sql). Only
-# a term without a trigram, which no index finds otherwise: tested row by row on the rows
-# the other conditions leave, `relationship__points__lte=47&search=军&ordering=gender,
-# customer_id` read half the table for each page (1.1-1.5 s at 3M on PostgreSQL 15). A fold
-# with whitespace (`½` is ` 1/2`) may span two fields of search_text, and stays a test of it.
+# A search term is in a row's search_text when the fold of one of its searched fields holds
+# it (crm/db/schema.sql): a name or a place, whose distinct values crm_value keeps (crm/db/
+# words.sql), or a customer id or a phone number, whose folds have trigram indexes. So a term
+# is read as the values that hold it, an IN list of each column that its (column, id) b-tree
+# serves and the planner sizes from its statistics (ListQuery.held, crm/sql.py held_sql),
+# with the customer ids and phone numbers whose folds hold it: no trigram bitmap of
+# search_text, which rechecks every candidate row in the table. At 3M, `address__country=
+# DE&search=praha gartenstraße` counted its matches in 0.2-0.27 s through search_text's
+# bitmaps (built of the two terms' common trigrams, then 6,230 rows rechecked); by the
+# city's and the street's b-trees, 72 ms; the count of `gartenstraße` alone took 0.28-0.63
+# s, and 19 ms by value.
+# Not a term whose fold has whitespace (`½` is ` 1/2`), which may span two fields; nor one
+# held by more than HELD_VALUES values (each a bound parameter, which the planner sizes one
+# by one), LOOSE_SCAN_KEYS for a term without a trigram, which no index finds otherwise.
+# A term whose fold has a character that no customer id and no phone number holds (their
+# characters are letters, digits and `._-+`, crm/models.py, which the database checks) is
+# only in names and places: `relationship__points__lte=47&search=军&ordering=gender,
+# customer_id` read half the table for each page (1.1-1.5 s at 3M on PostgreSQL 15). One
+# without a trigram that they may hold (`am`) stays a test of search_text: no index finds
+# it in their folds either.
+HELD_VALUES = 100
 HELD_SQL = """
 WITH v AS (SELECT DISTINCT field, value FROM crm_value
             WHERE field IN ({fields}) AND {match} LIMIT {limit})
-SELECT crm_fold({term}) ~ '[^a-z0-9._+-]' AND crm_fold({term}) !~ '[[:space:]]',
-       coalesce(array_agg(field), '{{}}'), coalesce(array_agg(value), '{{}}')
+SELECT {n}, crm_fold({term}), coalesce(array_agg(field), '{{}}'),
+       coalesce(array_agg(value), '{{}}')
   FROM v
 """
-_ID_CHARACTERS = re.compile(r"[A-Za-z0-9._+-]+")  # what a customer id or phone number holds
+# The folded characters a customer id and a phone number hold (crm/models.py), which the
+# searched columns that crm_value does not keep: a term of others is in none of theirs.
+ID_FOLDS = {
+    FIELDS["customer_id"].column: re.compile(r"[a-z0-9._-]+"),
+    FIELDS["phone_number"].column: re.compile(r"[0-9+]+"),
+}
+_ID_CHARACTERS = re.compile(r"[A-Za-z0-9._+-]+")  # what either holds, in any case
 
 
 def resolve_held_terms(query: ListQuery) -> ListQuery:
-    """`query` with each search term without a trigram that names and places alone can hold
-    resolved to the values of each that hold it (at most LOOSE_SCAN_KEYS of them)."""
-    held = {t: v for t in dict.fromkeys(query.search) if (v := _held_values(t)) is not None}
+    """`query` with each search term that names, places, customer ids and phone numbers hold
+    resolved to the values of each that hold it, in one statement."""
+    terms = [t for t in dict.fromkeys(query.search) if _may_be_held(t)]
+    if not terms:
+        return query
+    bind = Binder()
+    fields = ", ".join(f"'{FIELDS[name].column}'" for name in SEARCHED_VALUE_FIELDS)
+    selects = [
+        HELD_SQL.format(
+            fields=fields,
+            match=fold_contains_sql("crm_fold(value)", t, bind),
+            limit=_most_values(t) + 1,
+            n=n,
+            term=bind(t, Kind.TEXT),
+        )
+        for n, t in enumerate(terms)
+    ]
+    rows = fetch_rows(" UNION ALL ".join(f"({s})" for s in selects), bind.params)
+    held = {}
+    for n, fold, columns, values in rows:
+        term = terms[n]
+        in_ids = [column for column, chars in ID_FOLDS.items() if chars.fullmatch(fold)]
+        unindexed = in_ids and not term_has_trigram(term)
+        if re.search(r"\s", fold) or len(values) > _most_values(term) or unindexed:
+            continue
+        by_column: dict[str, list[str]] = {column: [] for column in in_ids}
+        for column, value in zip(columns, values, strict=True):
+            by_column.setdefault(column, []).append(value)
+        held[term] = {column: tuple(v) for column, v in by_column.items()}
     return replace(query, held=held) if held else query
 
 
-def _held_values(term: str) -> dict[str, tuple[str, ...]] | None:
-    if term_has_trigram(term) or _ID_CHARACTERS.fullmatch(term):  # (its fold is one too)
-        return None
-    bind = Binder()
-    fields = ", ".join(f"'{FIELDS[name].column}'" for name in SEARCHED_VALUE_FIELDS)
-    match = fold_contains_sql("crm_fold(value)", term, bind)
-    sql = HELD_SQL.format(fields=fields, match=match, limit=LOOSE_SCAN_KEYS + 1,
-                          term=bind(term, Kind.TEXT))  # fmt: skip
-    ((apart, columns, values),) = fetch_rows(sql, bind.params)
-    if not apart or len(values) > LOOSE_SCAN_KEYS:
-        return None
-    held: dict[str, list[str]] = {}
-    for column, value in zip(columns, values, strict=True):
-        held.setdefault(column, []).append(value)
-    return {column: tuple(v) for column, v in held.items()}
+def _may_be_held(term: str) -> bool:
+    """Not a term without a trigram of a customer id's characters (`am`, `4`): no index
+    finds it in their folds (its own fold is of those characters too)."""
+    return term_has_trigram(term) or not _ID_CHARACTERS.fullmatch(term)
+
+
+def _most_values(term: str) -> int:
+    return HELD_VALUES if term_has_trigram(term) else LOOSE_SCAN_KEYS
 
 
 def resolve_search(query: ListQuery) -> ListQuery:
@@ -257,7 +305,7 @@ def resolve_search(query: ListQuery) -> ListQuery:
     `search=mull wien`'s 25 on every request, and a term's trigram path is the one the
     planner misprices. First, the terms that names and places alone hold (resolve_held_terms)."""
     query = resolve_held_terms(query)
-    terms = list(dict.fromkeys(query.search))
+    terms = [t for t in dict.fromkeys(query.search) if t not in query.held]
     if not terms or not query.filters:
         return query
     bind = Binder()

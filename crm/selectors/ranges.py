@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from itertools import groupby
 from operator import itemgetter
 
-from crm.fields import FIELDS, SEARCH_FIELDS, SEARCHED_VALUE_FIELDS, Field, Kind
+from crm.fields import FIELDS, SEARCH_FIELDS, Field, Kind
 from crm.params import Filter, ListQuery, OrderKey
 from crm.selectors.budget import walk_budget, walk_probe
 from crm.selectors.db import Fetch, plan_rows, plan_rows_each
@@ -35,6 +35,7 @@ from crm.selectors.strategies import (
     loose_scan_rows,
 )
 from crm.sql import (
+    VALUE_COLUMNS,
     Binder,
     equal_sql,
     fold_contains_sql,
@@ -190,7 +191,6 @@ class RowRanges:
         )
 
 
-VALUE_COLUMNS = frozenset(FIELDS[name].column for name in SEARCHED_VALUE_FIELDS)
 Held = dict[tuple[int, str], list[str]]  # (term's position, column) -> values that hold it
 RowsSql = Callable[[str, int, int], str]  # (extra, limit, offset) -> SQL
 
