@@ -137,6 +137,15 @@ _database["OPTIONS"]["prepare_threshold"] = 1
 # dropping the page cache: 22.2 / 21.4 s at 1, 14.7 / 15.6 s at 16 (64: 15.3 / 14.8 / 18.1),
 # slowest 3.4 s -> 0.9-1.1 s; warm, 13.8 / 14.0 s against 14.4 / 11.4. 16 is PostgreSQL 18's
 # default, so the embedded server is unchanged.
+#
+# An index entry costs the planner 0.005 units (with cpu_operator_cost, 0.0075), a table
+# page fetched from memory 1.1: at 3M a bitmap index scan reads about 6,000 entries a ms
+# and a heap page is about a microsecond, so an entry was priced 10-20 times below its time
+# and the planner ANDed huge bitmaps (the million rows of `last_updated__gt=2025-11-09`,
+# 150 ms) with a few thousand rows it could have filtered. At 0.05, random survey at 3M,
+# runs alternated with and without (each request by the faster of its two): embedded seed
+# 83838 total 22.6 -> 18.8 s, p99 383 -> 337 ms, over 100 ms 54 -> 37; PostgreSQL 15 seed
+# 85858 total 31.4 -> 27.3 s, p99 664 -> 589 ms, over 100 ms 70 -> 63.
 SESSION_SETTINGS = {
     "statement_timeout": str(STATEMENT_TIMEOUT_MS),
     "max_parallel_workers_per_gather": "2",
@@ -147,6 +156,7 @@ SESSION_SETTINGS = {
     "work_mem": embedded_pg.PLANNER_SETTINGS["work_mem"],
     "jit": "off",
     "effective_io_concurrency": "16",
+    "cpu_index_tuple_cost": "0.05",
 }
 _database["OPTIONS"]["options"] = " ".join(f"-c {k}={v}" for k, v in SESSION_SETTINGS.items())
 _connection = {

@@ -1058,11 +1058,12 @@ def test_a_walk_along_the_tables_order_costs_less_per_row(explain: Any) -> None:
     by_id, by_name = (walk_row_cost(parse_ordering(name)[0]) for name in ("id", "-last_name"))
     assert by_id is not None and by_name is not None
     assert 0 < by_id < by_name
-    # and a count's path cost is the same units: a scan of the table costs about as much as
-    # walking all of it along the ids, and far less than along the names
+    # and a count's path cost is the same units: a scan of the table costs a few times less
+    # than walking all of it along the ids, each row's index entry read too (4x at the index
+    # entry's cost of config/settings.py), and far less than along the names
     scan = contact_count(parse_list_params({"birthday__day": ["20"]})).path_cost
     assert scan is not None
-    assert CONTACTS * by_id / 4 < scan < CONTACTS * by_name
+    assert CONTACTS * by_id / 8 < scan < CONTACTS * by_name
 
 
 def test_a_common_term_is_tested_on_the_rows_of_a_selective_filter(
