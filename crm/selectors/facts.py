@@ -14,14 +14,7 @@ from typing import Any
 import orjson
 
 from crm.case_variants import variants_by_upper
-from crm.fields import (
-    FIELDS,
-    RANK,
-    SEARCHED_VALUE_FIELDS,
-    SUBSTRING_LOOKUPS,
-    VALUE_FIELDS,
-    Kind,
-)
+from crm.fields import FIELDS, RANK, SEARCHED_VALUE_FIELDS, SUBSTRING_LOOKUPS, VALUE_FIELDS, Kind
 from crm.params import Filter, ListQuery, OrderKey, on_sort_keys
 from crm.selectors.count import PLANNER_TTL, Count, table_total, term_candidates
 from crm.selectors.db import connection, fetch_rows, plan_nodes_each
@@ -224,7 +217,7 @@ def _resolved(f: Filter, distinct: dict[str, float]) -> Filter | None:
 # search_text, which rechecks every candidate row in the table. At 3M, `address__country=
 # DE&search=praha gartenstraße` counted its matches in 0.2-0.27 s through search_text's
 # bitmaps (built of the two terms' common trigrams, then 6,230 rows rechecked); by the
-# city's and the street's b-trees, 72 ms; the count of `gartenstraße` alone took 0.28-0.63
+# city's and the street's b-trees, 45 ms; the count of `gartenstraße` alone took 0.28-0.63
 # s, and 19 ms by value.
 # Not a term whose fold has whitespace (`½` is ` 1/2`), which may span two fields; nor one
 # held by more than HELD_VALUES values (each a bound parameter, which the planner sizes one
@@ -245,7 +238,7 @@ SELECT {n}, crm_fold({term}), coalesce(array_agg(field), '{{}}'),
 """
 # The folded characters a customer id and a phone number hold (crm/models.py), which the
 # searched columns that crm_value does not keep: a term of others is in none of theirs.
-ID_FOLDS = {
+_ID_FOLDS = {
     FIELDS["customer_id"].column: re.compile(r"[a-z0-9._-]+"),
     FIELDS["phone_number"].column: re.compile(r"[0-9+]+"),
 }
@@ -274,7 +267,7 @@ def resolve_held_terms(query: ListQuery) -> ListQuery:
     held = {}
     for n, fold, columns, values in rows:
         term = terms[n]
-        in_ids = [column for column, chars in ID_FOLDS.items() if chars.fullmatch(fold)]
+        in_ids = [column for column, chars in _ID_FOLDS.items() if chars.fullmatch(fold)]
         unindexed = in_ids and not term_has_trigram(term)
         if re.search(r"\s", fold) or len(values) > _most_values(term) or unindexed:
             continue
@@ -303,7 +296,8 @@ def resolve_search(query: ListQuery) -> ListQuery:
     and comes first: filters too dear to recheck any term on leave the term's unplanned.
     Not for terms alone: the rest's EXPLAIN of the other terms' folds took 2.7 ms of
     `search=mull wien`'s 25 on every request, and a term's trigram path is the one the
-    planner misprices. First, the terms that names and places alone hold (resolve_held_terms)."""
+    planner misprices. First, each term read as what holds it (resolve_held_terms), which
+    is never rechecked."""
     query = resolve_held_terms(query)
     terms = [t for t in dict.fromkeys(query.search) if t not in query.held]
     if not terms or not query.filters:
