@@ -84,8 +84,8 @@ class ListQuery:
     # search terms tested on the rows of the query's other conditions, not through the
     # trigram index (crm/selectors/facts.py resolve_search)
     rechecked: frozenset[str] = frozenset()
-    # search terms that only names and places can hold, as the values of each column that
-    # hold them (crm/selectors/facts.py resolve_held_terms)
+    # search terms read as the values of each searched column that hold them, and the
+    # customer ids and phone numbers that may (crm/selectors/facts.py resolve_held_terms)
     held: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
     # the words that rank the matches of a search listed by rank (rank.resolve_rank)
     rank_words: RankWords | None = None

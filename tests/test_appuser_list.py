@@ -853,6 +853,38 @@ def test_a_term_is_read_as_the_values_and_ids_that_hold_it(
     }  # fmt: skip
 
 
+def test_a_term_with_a_plus_is_the_start_of_the_phone_numbers_that_hold_it(
+    api_client: Client, make_contact: MakeContact
+) -> None:
+    """A phone number holds a `+` only as its first character (E.164, crm/models.py), so a
+    term with one is read as the range of the numbers that start with it (crm/sql.py
+    id_holds_sql), not through the fold's trigram index, whose digit trigrams most numbers
+    share; a term with a `+` elsewhere is in none. Digits alone may be anywhere in them."""
+    number = make_contact(phone_number="+43316987654")
+    longer = make_contact(phone_number="+433169876541")
+    other = make_contact(phone_number="+43316987655")
+    make_contact(phone_number="+49316987654")
+
+    def found(search: str) -> tuple[list[int], list[str]]:
+        statements: list[str] = []
+
+        def record(execute: Any, sql: str, params: Any, *args: Any) -> Any:
+            statements.append(f"{sql} {params}")
+            return execute(sql, params, *args)
+
+        with connection.execute_wrapper(record):
+            rows = ids(get(api_client, {"search": search, "ordering": "id"}))
+        return rows, [sql for sql in statements if "crm_count(" in sql or "json_build" in sql]
+
+    rows, statements = found("+43316987654")
+    assert rows == [number.pk, longer.pk]
+    assert statements and all("phone_number >=" in sql for sql in statements)
+    assert not [sql for sql in statements if "crm_fold(phone_number)" in sql]
+    assert found("+4331")[0] == [number.pk, longer.pk, other.pk]
+    assert found("43316987654")[0] == [number.pk, longer.pk]
+    assert found("4331+")[0] == []
+
+
 def test_a_customer_id_or_phone_number_holds_only_what_the_search_relies_on(
     make_contact: MakeContact,
 ) -> None:

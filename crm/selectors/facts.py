@@ -22,6 +22,7 @@ from crm.selectors.indexes import CASE_LOOKUPS, MERGED_RANGES, Facts
 from crm.selectors.plan import LOOSE_SCAN_KEYS, RECHECK_FROM, key_columns_asked, rechecks_term
 from crm.selectors.strategies import distinct_keys
 from crm.sql import (
+    ID_FOLDS,
     Binder,
     anywhere_sql,
     fold_contains_sql,
@@ -236,12 +237,6 @@ SELECT {n}, crm_fold({term}), coalesce(array_agg(field), '{{}}'),
        coalesce(array_agg(value), '{{}}')
   FROM v
 """
-# The folded characters a customer id and a phone number hold (crm/models.py), which the
-# searched columns that crm_value does not keep: a term of others is in none of theirs.
-_ID_FOLDS = {
-    FIELDS["customer_id"].column: re.compile(r"[a-z0-9._-]+"),
-    FIELDS["phone_number"].column: re.compile(r"[0-9+]+"),
-}
 _ID_CHARACTERS = re.compile(r"[A-Za-z0-9._+-]+")  # what either holds, in any case
 
 
@@ -267,7 +262,7 @@ def resolve_held_terms(query: ListQuery) -> ListQuery:
     held = {}
     for n, fold, columns, values in rows:
         term = terms[n]
-        in_ids = [column for column, chars in _ID_FOLDS.items() if chars.fullmatch(fold)]
+        in_ids = [column for column, chars in ID_FOLDS.items() if chars.fullmatch(fold)]
         unindexed = in_ids and not term_has_trigram(term)
         if re.search(r"\s", fold) or len(values) > _most_values(term) or unindexed:
             continue

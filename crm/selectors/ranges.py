@@ -40,6 +40,7 @@ from crm.sql import (
     equal_sql,
     fold_contains_sql,
     folded_value_sql,
+    id_holds_sql,
     in_sql,
     order_sql,
     query_where_sql,
@@ -289,7 +290,7 @@ def _in_other_fields(col: str, terms: list[str], bind: Binder, held: Held) -> st
 
     def in_field(column: str, n: int, term: str) -> str:
         if column not in VALUE_COLUMNS:
-            return fold_contains_sql(f"crm_fold({column})", term, bind)
+            return id_holds_sql(column, term, bind)
         values = held.get((n, column))
         return in_sql(column, Kind.TEXT, values, bind) if values else "FALSE"
 
