@@ -531,6 +531,24 @@ def test_a_month_or_day_of_the_key_is_read_a_month_at_a_time_on_any_page() -> No
     assert rows_reader("created__month=3&ordering=-created", offset=50) is RowsReader.CALENDAR
 
 
+def test_a_small_groups_months_are_not_read_as_a_calendar() -> None:
+    """Inside a group of equal first keys, a calendar's months hold the group's matches only
+    at its share (budget.calendar_fits_the_group): for the 6,000 Verenas of 3M, the 70 rows
+    wanted lie some 250,000 rows into the Novembers, more than the group has, so the group
+    is walked like any other; a group of half the table keeps its calendar."""
+    q = query(
+        "relationship__last_activity__month=11&address__id__lt=387376"
+        "&ordering=-first_name,-relationship__last_activity"
+    )
+    rest = q.ordering[1:]
+    matches = facts(Count(32_000, False, TABLE, "sample"))
+    verenas = plan.group_facts(matches, 6_000, q.ordering[:1])
+    assert choose_rows_reader(q, rest, 44, verenas) is RowsReader.WALK
+    women = plan.group_facts(matches, 1_500_000, q.ordering[:1])
+    assert choose_rows_reader(q, rest, 44, women) is RowsReader.CALENDAR
+    assert choose_rows_reader(q, rest, 44, matches) is RowsReader.CALENDAR
+
+
 def test_a_page_past_the_first_skips_its_offset_by_id_in_an_exact_index_range() -> None:
     assert rows_reader("ordering=last_name,first_name", offset=25) is RowsReader.IDS_FIRST
     assert rows_reader("first_name=Anna&ordering=-first_name", offset=25) is RowsReader.IDS_FIRST

@@ -15,7 +15,12 @@ from enum import Enum
 
 from crm.fields import ORDER_INDEXES, SEARCH_FIELDS, SUBSTRING_LOOKUPS, Kind
 from crm.params import Filter, ListQuery, OrderKey
-from crm.selectors.budget import sorts_the_group_whole, walk_budget, walk_is_cheaper
+from crm.selectors.budget import (
+    calendar_fits_the_group,
+    sorts_the_group_whole,
+    walk_budget,
+    walk_is_cheaper,
+)
 from crm.selectors.indexes import Facts, fixed_fields, has_index, listed_fields
 from crm.sql import term_has_trigram
 
@@ -275,7 +280,8 @@ def choose_rows_reader(
     query: ListQuery, keys: list[OrderKey], offset: int, facts: Facts
 ) -> RowsReader:
     """The first rule that applies, for rows [offset, ...) in `keys` order."""
-    if calendar_parts(query, keys):
+    parts = calendar_parts(query, keys)
+    if parts and calendar_fits_the_group(query, facts, set(parts), offset + query.page_size + 1):
         return RowsReader.CALENDAR
     if reads_by_groups(keys) and not sorts_the_group_whole(facts):
         # No index gives `ORDER BY gender, birthday DESC, id DESC`: PostgreSQL walks
