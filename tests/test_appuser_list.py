@@ -670,6 +670,28 @@ def test_one_comparison_of_a_big_result_is_counted_from_the_column_statistics(
     assert (pattern.value, pattern.exact) == (8, True)
 
 
+def test_a_month_of_a_big_result_is_counted_from_the_date_parts_statistics(
+    make_contact: MakeContact, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No block sample for one month or day filter either: crm/db/indexes.sql keeps
+    statistics of each date column's parts. Stale ones tell the figures apart again: 40
+    November birthdays analysed, 32 of them moved to May since."""
+    born = [make_contact(birthday=date(1980, 11, 3)) for _ in range(40)]
+    with connection.cursor() as db:
+        db.execute("ANALYZE crm_contactrow")
+    AppUser.objects.filter(pk__in=[c.pk for c in born[8:]]).update(birthday=date(1980, 5, 3))
+    monkeypatch.setattr(counting, "EXACT_COUNT_LIMIT", 10)
+    with connection.cursor() as db:
+        db.execute(
+            "EXPLAIN (FORMAT JSON) SELECT 1 FROM crm_contactrow "
+            "WHERE extract(month FROM birthday) = 11"
+        )
+        estimate = int(db.fetchone()[0][0]["Plan"]["Plan Rows"])
+    assert estimate > 3 * 10
+    counted = contact_count(parse_list_params({"birthday__month": ["11"]}))
+    assert (counted.value, counted.exact, counted.method) == (estimate, False, "planner")
+
+
 def _planned_as_in_the_count(where: str, args: list[str]) -> str:
     """EXPLAIN (VERBOSE) of `where` planned as crm_count() plans it: EXECUTE ... USING the
     text[] of its values."""
