@@ -22,6 +22,7 @@ def fresh_caches() -> None:
     count._table_size.clear()
     facts._distinct.clear()
     facts._walk_costs.clear()
+    facts._order.clear()
     count._candidates.clear()
     ranked._sizes.clear()
     results.clear()

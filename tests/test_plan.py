@@ -38,10 +38,12 @@ from crm.selectors.plan import (
     SMALL_RESULT,
     Reader,
     RowsReader,
+    bound_columns_asked,
     calendar_parts,
     choose_first_key_reader,
     choose_rows_reader,
     key_columns_asked,
+    probe_bound,
 )
 
 # crm_case_variant for ASCII letters, as the database has it (crm/db/schema.sql)
@@ -709,3 +711,46 @@ def test_a_short_walk_or_one_its_first_step_nearly_covers_is_made_at_once() -> N
 def test_a_walk_inside_a_group_is_made_at_once() -> None:
     in_group = plan.group_facts(facts(Count(300_000, False, TABLE)), 200_000, [])
     assert walk_probe(in_group, 26, 300_000) is None
+
+
+# --- probe_bound -----------------------------------------------------------------------------
+
+IN_TABLE_ORDER = {"id": 1, "address_id": 1, "relationship_id": 1, "created": 0}
+
+
+def bound(string: str, order: dict[str, int] = IN_TABLE_ORDER) -> tuple[str, bool] | None:
+    q = query(string)
+    found = probe_bound(q, q.ordering, replace(facts(), table_order=order))
+    return None if found is None else (f"{found.filter.field.name}__{found.filter.lookup}",
+                                       found.descending)  # fmt: skip
+
+
+def test_a_range_of_a_column_in_table_order_is_probed_from_where_the_order_starts() -> None:
+    """In id order, the address ids above a value are read upwards from it; in descending
+    id order those below one downwards; a range from the end it bounds."""
+    assert bound("address__id__gt=1108116") == ("address__id__gt", False)
+    assert bound("relationship__id__range=5,9&ordering=-id") == ("relationship__id__range", True)
+    assert bound("address__id__lte=500&ordering=-id") == ("address__id__lte", True)
+    assert bound("id__gte=7&ordering=address__id") == ("id__gte", False)
+    # a column that runs against the table's order is read the other way
+    assert bound("address__id__lt=500", {"id": 1, "address_id": -1}) == ("address__id__lt", True)
+
+
+def test_no_probe_where_the_walk_starts_at_the_range_or_nothing_follows_the_table() -> None:
+    assert bound("address__id__lt=500") is None  # the walk's first rows are in it
+    assert bound("address__id__gte=500&ordering=-id") is None
+    assert bound("id__gt=5") is None  # the key's own range: its index range
+    assert bound("created__gt=2020-01-01") is None  # the timestamps do not follow the table
+    assert bound("address__id__gt=5&ordering=created") is None
+    assert bound("address__id__gt=5", {"id": 1, "address_id": 0}) is None
+
+
+def test_a_probe_only_for_one_key_without_nulls_and_no_search() -> None:
+    """A nullable key sorts its NULLs first when descending, outside any bound; a search
+    term has paths of its own; a second key is more than the bound's key orders."""
+    assert bound_columns_asked(query("address__id__gt=5"), query("").ordering) == [
+        "id", "address_id"]  # fmt: skip
+    assert bound("address__id__gt=5&ordering=relationship__id") is None
+    assert bound("address__id__gt=5&search=huber") is None
+    assert bound("address__id__gt=5&ordering=address__city,id") is None
+    assert bound_columns_asked(query("gender=F"), query("").ordering) == []

@@ -19,7 +19,13 @@ from crm.params import Filter, ListQuery, OrderKey, on_sort_keys
 from crm.selectors.count import PLANNER_TTL, Count, table_total, term_candidates
 from crm.selectors.db import connection, fetch_rows, plan_nodes_each
 from crm.selectors.indexes import CASE_LOOKUPS, MERGED_RANGES, Facts
-from crm.selectors.plan import LOOSE_SCAN_KEYS, RECHECK_FROM, key_columns_asked, rechecks_term
+from crm.selectors.plan import (
+    LOOSE_SCAN_KEYS,
+    RECHECK_FROM,
+    bound_columns_asked,
+    key_columns_asked,
+    rechecks_term,
+)
 from crm.selectors.strategies import distinct_keys
 from crm.sql import (
     ID_FOLDS,
@@ -74,6 +80,33 @@ def _kept(column: str) -> bool:
     return kept is not None and time.monotonic() <= kept[0] + PLANNER_TTL
 
 
+# Whether a column's values follow the table's order (plan.probe_bound), by the planner's
+# statistics: the correlation of its values with the rows' places in the table, 0.995 at 3M
+# for the ids, the address's and the relationship's, under 0.01 for the timestamps.
+ORDER_SQL = """
+SELECT a.name,
+       coalesce((SELECT s.correlation FROM pg_stats s
+                  WHERE s.schemaname = current_schema() AND s.tablename = 'crm_contactrow'
+                    AND s.attname = a.name), 0)
+  FROM unnest(%s::text[]) AS a(name)
+"""
+FOLLOWS_TABLE = 0.9
+_order: dict[str, tuple[float, int]] = {}  # column -> (when read, 1, -1 or 0)
+
+
+def table_order(columns: Iterable[str]) -> dict[str, int]:
+    """1 or -1 for each column whose correlation is at least FOLLOWS_TABLE either way, else
+    0; those not kept from the last PLANNER_TTL seconds read in one statement."""
+    wanted = list(dict.fromkeys(columns))
+    now = time.monotonic()
+    stale = [c for c in wanted if c not in _order or now > _order[c][0] + PLANNER_TTL]
+    if stale:
+        for column, correlation in fetch_rows(ORDER_SQL, [stale]):
+            follows = abs(correlation) >= FOLLOWS_TABLE
+            _order[column] = (now, (1 if correlation > 0 else -1) if follows else 0)
+    return {c: _order[c][1] for c in wanted}
+
+
 def _known(query: ListQuery, matches: Count | None) -> Facts:
     """The facts before the few values, which tell which columns to ask about."""
     cased = any(f.lookup in CASE_LOOKUPS for f in query.filters)
@@ -90,6 +123,7 @@ def gather_facts(query: ListQuery, keys: list[OrderKey], matches: Count | None) 
         few_values=few_values(key_columns_asked(query, keys, known)),
         walk_row_cost=walk_row_cost(keys[0]) if costed else None,
         term_rows=_commonest_term_rows(query, keys),
+        table_order=table_order(bound_columns_asked(query, keys)),
     )
 
 

@@ -39,6 +39,9 @@ class Facts:
     # search_text's trigram index (count.term_candidates), for a page read by groups
     # (plan.reads_group_apart); else 0
     term_rows: int = 0
+    # column -> 1 or -1 where its values follow the table's order, ascending or descending,
+    # by the planner's statistics, else 0; for the columns that bound_columns_asked() names
+    table_order: Mapping[str, int] = field(default_factory=dict)
 
 
 # Lookups that are one range of the column's (column, id) index, in its order; a name's

@@ -12,7 +12,7 @@ from operator import itemgetter
 
 from crm.fields import FIELDS, SEARCH_FIELDS, Field, Kind
 from crm.params import Filter, ListQuery, OrderKey
-from crm.selectors.budget import walk_budget, walk_probe
+from crm.selectors.budget import MIN_WALK, walk_budget, walk_probe
 from crm.selectors.db import Fetch, plan_rows, plan_rows_each
 from crm.selectors.indexes import Facts, group_ranges, index_ranges, key_ranges
 from crm.selectors.plan import (
@@ -23,6 +23,7 @@ from crm.selectors.plan import (
     calendar_parts,
     choose_rows_reader,
     group_facts,
+    probe_bound,
     range_of_group,
     reads_group_apart,
 )
@@ -38,6 +39,7 @@ from crm.sql import (
     VALUE_COLUMNS,
     Binder,
     equal_sql,
+    filter_sql,
     fold_contains_sql,
     folded_value_sql,
     id_holds_sql,
@@ -88,8 +90,9 @@ class RowRanges:
     def _first(self, where: str, extra: str, keys: list[OrderKey], rows: int) -> str:
         """The first `rows` rows in `keys` order, walked within their budget."""
         budget = walk_budget(self.query, keys, self.facts, rows)
+        bound = None if budget is None else self._bound(where, extra, keys, rows, budget)
         if not budget:  # no walk: an index range in order, or the filter's path and a sort
-            return first_rows(where, extra, keys, rows, budget, source=self.source)
+            return first_rows(where, extra, keys, rows, budget, source=self.source, bound=bound)
         # the walk reads the ranges of an index that has the equalities before the key, from
         # where the key's own range filters start it
         on_key = key_ranges(self.query, keys[0])
@@ -97,7 +100,32 @@ class RowRanges:
                   for r in index_ranges(self.query, keys) or [[]]]  # fmt: skip
         probe = walk_probe(self.facts, rows, budget)
         return first_rows(where, extra, keys, rows, budget, walked=walked, source=self.source,
-                          probe=probe)  # fmt: skip
+                          probe=probe, bound=bound)  # fmt: skip
+
+    def _bound(
+        self, where: str, extra: str, keys: list[OrderKey], rows: int, budget: int
+    ) -> str | None:
+        """The first key's bound that the first `rows` rows are within (plan.probe_bound):
+        the last key of `rows` matches found by the range filter's own index, read from its
+        range's start for at most as many rows as the walk (MIN_WALK where the walk is not
+        tried); None if they are not found."""
+        found = probe_bound(self.query, keys, self.facts)
+        if found is None:
+            return None
+        f, head = found.filter, keys[0]
+        probe = (
+            f"SELECT {head.field.column} FROM (SELECT * FROM crm_contactrow "
+            f"WHERE {filter_sql(f, self.bind)} "
+            f"ORDER BY {f.field.column} {'DESC' if found.descending else 'ASC'} "
+            f"LIMIT {max(budget, MIN_WALK)}) w "
+            f"WHERE {where} AND {extra} LIMIT {rows}"
+        )
+        keys_found = [key for (key,) in self.fetch(probe, self.bind.params)]
+        if len(keys_found) < rows:
+            return None
+        if head.descending:
+            return f"{head.field.column} >= {self.bind(min(keys_found), head.field.kind)}"
+        return f"{head.field.column} <= {self.bind(max(keys_found), head.field.kind)}"
 
     def in_group(self, equal: str, rows: int, fixed: list[OrderKey]) -> RowRanges:
         """These ranges within one group of `rows` rows by the planner, whose first keys

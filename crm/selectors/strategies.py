@@ -37,6 +37,7 @@ def group_source(equal: str) -> str:
 def first_rows(
     where: str, extra: str, keys: list[OrderKey], limit: int, budget: int | None,
     walked: list[str] | None = None, source: str = TABLE, probe: Probe | None = None,
+    bound: str | None = None,
 ) -> str:  # fmt: skip
     """The first `limit` rows matching `where AND extra` in `keys` order, in a plan whose
     cost is bounded whichever way the filter and the order are correlated.
@@ -47,7 +48,9 @@ def first_rows(
     (budget.walk_budget); only if that does not fill the page, the filter's own access path
     finds all matches and a top-N sort orders them. The walk reads `walked`, conditions each
     one range of an index in `keys` order that holds all the matches (indexes.index_ranges),
-    merged in order; by default `extra` alone. The fallback reads the matches from `source`.
+    merged in order; by default `extra` alone. The fallback reads the matches from `source`,
+    those within `bound` alone where there is one (a bound of the first key that the page's
+    rows are known to be within, RowRanges._bounded).
     """
     order = order_sql(keys)
     if budget is None:
@@ -55,6 +58,9 @@ def first_rows(
             f"SELECT * FROM crm_contactrow WHERE {where} AND {extra} ORDER BY {order} LIMIT {limit}"
         )
     unindexed = order_sql(keys, unindexed=True)
+    if budget == 0 and bound is not None:
+        ids = fallback_ids(source, f"{extra} AND {where}", unindexed, limit, bound)
+        return f"SELECT * FROM crm_contactrow WHERE id IN ({ids}) ORDER BY {unindexed}"
     if budget == 0:
         return (
             f"SELECT * FROM {source} WHERE {extra} AND {where} ORDER BY {unindexed} LIMIT {limit}"
@@ -62,7 +68,7 @@ def first_rows(
     walked = walked or [extra]
     head = _walk(walked, where, order, limit, budget)
     if probe is None:
-        return head_or_fallback(head, where, extra, unindexed, limit, source=source)
+        return head_or_fallback(head, where, extra, unindexed, limit, source=source, bound=bound)
     short = f"(SELECT count(*) FROM near) < {limit}"
     rest = _walk_on(head, where, walked, order, limit, budget, probe)
     head = (
@@ -70,7 +76,8 @@ def first_rows(
         f"UNION ALL SELECT * FROM {rest} f WHERE {short}) h ORDER BY {order}"
     )
     near = f"near AS ({_walk(walked, where, order, limit, probe.near)}), "
-    return head_or_fallback(head, where, extra, unindexed, limit, ctes=near, source=source)
+    return head_or_fallback(head, where, extra, unindexed, limit, ctes=near, source=source,
+                            bound=bound)  # fmt: skip
 
 
 def _walk(walked: list[str], where: str, order: str, limit: int, rows: int) -> str:
@@ -139,7 +146,7 @@ def ids_first_rows(where: str, ranges: str, extra: str, keys: list[OrderKey], li
 
 def head_or_fallback(
     head: str, where: str, extra: str, unindexed: str, limit: int, *, ctes: str = "",
-    complete: str = "FALSE", source: str = TABLE,
+    complete: str = "FALSE", source: str = TABLE, bound: str | None = None,
 ) -> str:  # fmt: skip
     """The `head` rows if they fill the page or are `complete` (all there are), else the
     filter's own access path (in `source`) and a top-N sort. `ctes` come before `head` in
@@ -154,13 +161,25 @@ def head_or_fallback(
     # after it: a filter's (column, id) index then gives them without the table, where the
     # whole rows were read and sorted (`address__id__gt=2000000`, whose matches the walk of
     # the id index meets only after 2 million rows: 0.6 -> 0.14 s at 3M).
-    ids = f"SELECT id FROM {source} WHERE {extra} AND {where} ORDER BY {unindexed} LIMIT {limit}"
+    ids = fallback_ids(source, f"{extra} AND {where}", unindexed, limit, bound)
     return (
         f"WITH {ctes}head AS ({head}) "
         f"SELECT * FROM head WHERE {whole} "
         f"UNION ALL ("
         f"SELECT * FROM crm_contactrow WHERE NOT {whole} AND id IN ({ids}) ORDER BY {unindexed})"
     )
+
+
+def fallback_ids(source: str, where: str, unindexed: str, limit: int, bound: str | None) -> str:
+    """The ids of the first `limit` matches of `where` in `source`, sorted; within `bound`
+    alone where there is one, read by bitmaps of it and the filters (crm_bitmap_ids(),
+    crm/db/walk.sql: the planner took the bound and the filter for independent ranges)."""
+    if bound is None:
+        return f"SELECT id FROM {source} WHERE {where} ORDER BY {unindexed} LIMIT {limit}"
+    (ids,), args = executed_statements(
+        [f"SELECT id FROM {source} WHERE {where} AND {bound} ORDER BY {unindexed} LIMIT {limit}"]
+    )
+    return f"SELECT * FROM crm_bitmap_ids({ids}, {args})"
 
 
 def loose_scan_rows(where: str, extra: str, keys: list[OrderKey], limit: int) -> str:
