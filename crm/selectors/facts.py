@@ -22,7 +22,6 @@ from crm.selectors.indexes import CASE_LOOKUPS, MERGED_RANGES, Facts
 from crm.selectors.plan import (
     LOOSE_SCAN_KEYS,
     RECHECK_FROM,
-    bound_columns_asked,
     key_columns_asked,
     rechecks_term,
 )
@@ -80,7 +79,8 @@ def _kept(column: str) -> bool:
     return kept is not None and time.monotonic() <= kept[0] + PLANNER_TTL
 
 
-# Whether a column's values follow the table's order (plan.probe_bound), by the planner's
+# Whether a column's values follow the table's order (plan.probe_bound; read by the walk
+# that may use it, ranges.RowRanges._bound, not for a page collected whole), by the planner's
 # statistics: the correlation of its values with the rows' places in the table, 0.995 at 3M
 # for the ids, the address's and the relationship's, under 0.01 for the timestamps.
 ORDER_SQL = """
@@ -123,7 +123,6 @@ def gather_facts(query: ListQuery, keys: list[OrderKey], matches: Count | None) 
         few_values=few_values(key_columns_asked(query, keys, known)),
         walk_row_cost=walk_row_cost(keys[0]) if costed else None,
         term_rows=_commonest_term_rows(query, keys),
-        table_order=table_order(bound_columns_asked(query, keys)),
     )
 
 

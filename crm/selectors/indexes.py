@@ -40,7 +40,8 @@ class Facts:
     # (plan.reads_group_apart); else 0
     term_rows: int = 0
     # column -> 1 or -1 where its values follow the table's order, ascending or descending,
-    # by the planner's statistics, else 0; for the columns that bound_columns_asked() names
+    # by the planner's statistics, else 0; for the columns that bound_columns_asked() names,
+    # read by the walk that may use them (ranges.RowRanges._bound)
     table_order: Mapping[str, int] = field(default_factory=dict)
 
 

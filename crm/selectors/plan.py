@@ -192,10 +192,10 @@ def _bounds_its_start(f: Filter, descending: bool) -> bool:
 
 def bound_columns_asked(query: ListQuery, keys: list[OrderKey]) -> list[str]:
     """The columns whose table order a Bound needs (facts.table_order): the sort key's and
-    those of its range filters, for an order of one key that has no NULLs, and no search
-    (a search term has paths of its own)."""
+    those of its range filters, for an order of one key (and `id`), and no search (a search
+    term has paths of its own)."""
     head = keys[0]
-    if query.search or head.field.nullable or [k.field.name for k in keys[1:]] not in ([], ["id"]):
+    if query.search or [k.field.name for k in keys[1:]] not in ([], ["id"]):
         return []
     ranged = [f.field.column for f in query.filters if f.lookup in BOUND_LOOKUPS]
     others = [c for c in ranged if c != head.field.column]

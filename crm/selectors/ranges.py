@@ -14,12 +14,14 @@ from crm.fields import FIELDS, SEARCH_FIELDS, Field, Kind
 from crm.params import Filter, ListQuery, OrderKey
 from crm.selectors.budget import MIN_WALK, walk_budget, walk_probe
 from crm.selectors.db import Fetch, plan_rows, plan_rows_each
+from crm.selectors.facts import table_order
 from crm.selectors.indexes import Facts, group_ranges, index_ranges, key_ranges
 from crm.selectors.plan import (
     LOOSE_SCAN_KEYS,
     SMALL_RESULT,
     Reader,
     RowsReader,
+    bound_columns_asked,
     calendar_parts,
     choose_rows_reader,
     group_facts,
@@ -109,7 +111,9 @@ class RowRanges:
         the last key of `rows` matches found by the range filter's own index, read from its
         range's start for at most as many rows as the walk (MIN_WALK where the walk is not
         tried); None if they are not found."""
-        found = probe_bound(self.query, keys, self.facts)
+        asked = bound_columns_asked(self.query, keys)
+        order = table_order(asked) if asked else {}
+        found = probe_bound(self.query, keys, replace(self.facts, table_order=order))
         if found is None:
             return None
         f, head = found.filter, keys[0]
@@ -120,12 +124,13 @@ class RowRanges:
             f"LIMIT {max(budget, MIN_WALK)}) w "
             f"WHERE {where} AND {extra} LIMIT {rows}"
         )
-        keys_found = [key for (key,) in self.fetch(probe, self.bind.params)]
+        keys_found = [key for (key,) in self.fetch(probe, self.bind.params) if key is not None]
         if len(keys_found) < rows:
             return None
-        if head.descending:
-            return f"{head.field.column} >= {self.bind(min(keys_found), head.field.kind)}"
-        return f"{head.field.column} <= {self.bind(max(keys_found), head.field.kind)}"
+        col = head.field.column
+        if head.descending:  # (NULLS FIRST: before any key)
+            return f"({col} >= {self.bind(min(keys_found), head.field.kind)} OR {col} IS NULL)"
+        return f"{col} <= {self.bind(max(keys_found), head.field.kind)}"  # (NULLS LAST)
 
     def in_group(self, equal: str, rows: int, fixed: list[OrderKey]) -> RowRanges:
         """These ranges within one group of `rows` rows by the planner, whose first keys
