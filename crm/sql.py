@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from crm.case_variants import exact_prefix_range, prefix_ranges
-from crm.db import fold_trigram_columns
+from crm.db import block_range_columns, fold_trigram_columns
 from crm.fields import (
     FIELDS,
     SEARCH_FIELDS,
@@ -40,6 +40,9 @@ SEARCHED_COLUMNS = frozenset(FIELDS[name].column for name in SEARCH_FIELDS)
 # The columns with a trigram index of their fold (crm/db/indexes.sql says which and why),
 # which holds that column alone and keeps an `endswith`'s end (_like_sql).
 FOLD_INDEXED_COLUMNS = fold_trigram_columns()
+# The columns with a BRIN index of (column + 0) (crm/db/indexes.sql), an expression that no
+# other statement writes, so that only crm_bitmap_ids() reads them (block_range_sql).
+BLOCK_RANGE_COLUMNS = block_range_columns()
 LIKE_PATTERNS = {"contains": "%{}%", "startswith": "{}%", "endswith": "%{}"}
 COMPARISONS = {"exact": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
@@ -203,6 +206,16 @@ def _prefix_sql(column: str, value: str, bind: Binder) -> str:
         return like_match_sql(column, "startswith", value, bind)
     ((low, high),) = cuts
     return cut_sql(column, low, high, bind)
+
+
+def block_range_sql(f: Filter, bind: Binder) -> str:
+    """A range filter (gt, gte, lt, lte, range) on a BLOCK_RANGE_COLUMNS column, as a
+    condition on its BRIN index's expression."""
+    column = f"({f.field.column} + 0)"
+    if f.lookup == "range":
+        low, high = f.value
+        return f"{column} BETWEEN {bind(low, Kind.INTEGER)} AND {bind(high, Kind.INTEGER)}"
+    return f"{column} {COMPARISONS[f.lookup]} {bind(f.value, Kind.INTEGER)}"
 
 
 def cut_sql(column: str, low: str, high: str | None, bind: Binder) -> str:

@@ -27,6 +27,7 @@ _STATISTICS = re.compile(
 )
 _COLUMN = re.compile(r"\w+")
 _FOLD_TRIGRAM = re.compile(r"USING gin \(crm_fold\(\((\w+)\)::text\) gin_trgm_ops\)")
+_BLOCK_RANGE = re.compile(r"USING brin \(\(\((\w+) \+ 0\)\)\)")
 
 
 def read(name: str) -> str:
@@ -83,3 +84,9 @@ def fold_trigram_columns() -> frozenset[str]:
         for definition in index_definitions().values()
         if (m := _FOLD_TRIGRAM.search(definition))
     )
+
+
+def block_range_columns() -> frozenset[str]:
+    """The columns with a BRIN index of (column + 0), which only crm_bitmap_ids() reads."""
+    definitions = index_definitions().values()
+    return frozenset(m[1] for d in definitions if (m := _BLOCK_RANGE.search(d)))

@@ -22,7 +22,7 @@ from crm.selectors.budget import (
     walk_is_cheaper,
 )
 from crm.selectors.indexes import Facts, fixed_fields, has_index, listed_fields
-from crm.sql import term_has_trigram
+from crm.sql import BLOCK_RANGE_COLUMNS, term_has_trigram
 
 # A search term common enough that its trigram bitmap is the query's cost, while the other
 # conditions narrow the rows far more: `address__street_number__iexact=78&search=hauptstraße`
@@ -192,13 +192,15 @@ def _bounds_its_start(f: Filter, descending: bool) -> bool:
 
 def bound_columns_asked(query: ListQuery, keys: list[OrderKey]) -> list[str]:
     """The columns whose table order a Bound needs (facts.table_order): the sort key's and
-    those of its range filters, for an order of one key (and `id`), and no search (a search
-    term has paths of its own)."""
+    those of its range filters, for an order of one key (and `id`) and no search (a search
+    term has paths of its own), where each has a BRIN index (crm/sql.py
+    BLOCK_RANGE_COLUMNS) for the bounded fallback's bitmaps."""
     head = keys[0]
-    if query.search or [k.field.name for k in keys[1:]] not in ([], ["id"]):
+    single = [k.field.name for k in keys[1:]] in ([], ["id"])
+    if query.search or not single or head.field.column not in BLOCK_RANGE_COLUMNS:
         return []
     ranged = [f.field.column for f in query.filters if f.lookup in BOUND_LOOKUPS]
-    others = [c for c in ranged if c != head.field.column]
+    others = [c for c in ranged if c != head.field.column and c in BLOCK_RANGE_COLUMNS]
     return [head.field.column, *dict.fromkeys(others)] if others else []
 
 
@@ -211,7 +213,9 @@ def probe_bound(query: ListQuery, keys: list[OrderKey], facts: Facts) -> Bound |
     key_order = facts.table_order.get(head.field.column, 0)
     for f in query.filters:
         order = facts.table_order.get(f.field.column, 0)
-        if f.field == head.field or not (key_order and order):
+        if f.field == head.field or f.field.column not in BLOCK_RANGE_COLUMNS:
+            continue
+        if not (key_order and order):
             continue
         descending = head.descending != (key_order != order)
         if f.lookup in BOUND_LOOKUPS and _bounds_its_start(f, descending):

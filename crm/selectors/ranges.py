@@ -40,6 +40,7 @@ from crm.selectors.strategies import (
 from crm.sql import (
     VALUE_COLUMNS,
     Binder,
+    block_range_sql,
     equal_sql,
     filter_sql,
     fold_contains_sql,
@@ -127,10 +128,12 @@ class RowRanges:
         keys_found = [key for (key,) in self.fetch(probe, self.bind.params) if key is not None]
         if len(keys_found) < rows:
             return None
-        col = head.field.column
+        col, block_range = head.field.column, block_range_sql(f, self.bind)
         if head.descending:  # (NULLS FIRST: before any key)
-            return f"({col} >= {self.bind(min(keys_found), head.field.kind)} OR {col} IS NULL)"
-        return f"{col} <= {self.bind(max(keys_found), head.field.kind)}"  # (NULLS LAST)
+            edge = self.bind(min(keys_found), head.field.kind)
+            return f"{block_range} AND (({col} + 0) >= {edge} OR {col} IS NULL)"
+        edge = self.bind(max(keys_found), head.field.kind)
+        return f"{block_range} AND ({col} + 0) <= {edge}"  # (NULLS LAST)
 
     def in_group(self, equal: str, rows: int, fixed: list[OrderKey]) -> RowRanges:
         """These ranges within one group of `rows` rows by the planner, whose first keys
