@@ -745,6 +745,8 @@ def test_no_probe_where_the_walk_starts_at_the_range_or_nothing_follows_the_tabl
     assert bound("address__id__gt=5", {"id": 1, "address_id": 0}) is None
     # no BRIN index of the points (crm/sql.py BLOCK_RANGE_COLUMNS) for the fallback
     assert bound("relationship__points__gt=5", {"id": 1, "relationship_points": 1}) is None
+    both = {"id": 1, "relationship_points": 1, "address_id": 1}
+    assert bound("relationship__points__gt=5&address__id__gt=7", both) == ("address__id__gt", False)
 
 
 def test_a_probe_only_for_one_key_and_no_search() -> None:

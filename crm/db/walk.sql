@@ -65,7 +65,7 @@ END $$;
 
 -- crm_bitmap_ids(): the ids that `ids_sql` returns, planned without index scans or a scan
 -- of the table, so by bitmaps: the fallback of a walk bounded by a probe (crm/selectors/
--- ranges.py RowRanges._bounded), whose bound on the sort key (`id <= T`) and the filter's
+-- ranges.py RowRanges._bound), whose bound on the sort key (`id <= T`) and the filter's
 -- own range (`address_id > X`) the planner takes for independent. It expects a third of the
 -- table from each and walked the id index through every row below T, 1.1 million at 3M
 -- (0.38 s), where the BRIN indexes of both (crm/db/indexes.sql), ANDed, leave the few block

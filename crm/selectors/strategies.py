@@ -50,7 +50,7 @@ def first_rows(
     one range of an index in `keys` order that holds all the matches (indexes.index_ranges),
     merged in order; by default `extra` alone. The fallback reads the matches from `source`,
     those within `bound` alone where there is one (a bound of the first key that the page's
-    rows are known to be within, RowRanges._bounded).
+    rows are known to be within, RowRanges._bound).
     """
     order = order_sql(keys)
     if budget is None:
