@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -209,13 +209,9 @@ def _prefix_sql(column: str, value: str, bind: Binder) -> str:
 
 
 def block_range_sql(f: Filter, bind: Binder) -> str:
-    """A range filter (gt, gte, lt, lte, range) on a BLOCK_RANGE_COLUMNS column, as a
-    condition on its BRIN index's expression."""
-    column = f"({f.field.column} + 0)"
-    if f.lookup == "range":
-        low, high = f.value
-        return f"{column} BETWEEN {bind(low, Kind.INTEGER)} AND {bind(high, Kind.INTEGER)}"
-    return f"{column} {COMPARISONS[f.lookup]} {bind(f.value, Kind.INTEGER)}"
+    """A range filter on a BLOCK_RANGE_COLUMNS column, as the same condition on its BRIN
+    index's expression."""
+    return filter_sql(replace(f, field=replace(f.field, column=f"({f.field.column} + 0)")), bind)
 
 
 def cut_sql(column: str, low: str, high: str | None, bind: Binder) -> str:

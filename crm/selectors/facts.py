@@ -19,12 +19,7 @@ from crm.params import Filter, ListQuery, OrderKey, on_sort_keys
 from crm.selectors.count import PLANNER_TTL, Count, table_total, term_candidates
 from crm.selectors.db import connection, fetch_rows, plan_nodes_each
 from crm.selectors.indexes import CASE_LOOKUPS, MERGED_RANGES, Facts
-from crm.selectors.plan import (
-    LOOSE_SCAN_KEYS,
-    RECHECK_FROM,
-    key_columns_asked,
-    rechecks_term,
-)
+from crm.selectors.plan import LOOSE_SCAN_KEYS, RECHECK_FROM, key_columns_asked, rechecks_term
 from crm.selectors.strategies import distinct_keys
 from crm.sql import (
     ID_FOLDS,

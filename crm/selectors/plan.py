@@ -207,14 +207,14 @@ def bound_columns_asked(query: ListQuery, keys: list[OrderKey]) -> list[str]:
 def probe_bound(query: ListQuery, keys: list[OrderKey], facts: Facts) -> Bound | None:
     """The first range filter on another column that follows the table's order as the sort
     key does, read from its range's start in the key's order."""
-    if not bound_columns_asked(query, keys):
+    asked = bound_columns_asked(query, keys)
+    if not asked:
         return None
     head = keys[0]
     key_order = facts.table_order.get(head.field.column, 0)
     for f in query.filters:
         order = facts.table_order.get(f.field.column, 0)
-        in_blocks = f.field.column in BLOCK_RANGE_COLUMNS
-        if f.field == head.field or not (in_blocks and key_order and order):
+        if f.field.column not in asked[1:] or not (key_order and order):
             continue
         descending = head.descending != (key_order != order)
         if f.lookup in BOUND_LOOKUPS and _bounds_its_start(f, descending):
