@@ -14,7 +14,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.test import Client
 
-from crm.models import AppUser
+from crm.models import Address, AppUser
 from crm.params import parse_list_params, parse_ordering
 from crm.selectors import (
     Count,
@@ -672,6 +672,26 @@ def test_one_comparison_of_a_big_result_is_counted_from_the_column_statistics(
     # a text pattern is not estimated from statistics: sampled, then counted up to the limit
     pattern = contact_count(parse_list_params({"gender__startswith": ["F"]}))
     assert (pattern.value, pattern.exact) == (8, True)
+
+
+def test_a_pattern_of_more_values_than_the_statistics_keep_is_not_summed_by_the_planner(
+    make_contact: MakeContact, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The planner knows only its 100 most common values of a column one by one: an IN list
+    of more values is sampled and counted. Stale statistics tell the figures apart: 150
+    contacts of 150 postal codes that hold a 7 analysed, 140 of them moved to 1010 since."""
+    moved = [make_contact(city_code=f"7{n:03d}").address_id for n in range(150)][10:]
+    with connection.cursor() as db:
+        db.execute("ANALYZE crm_contactrow")
+    Address.objects.filter(pk__in=moved).update(city_code="1010")
+    monkeypatch.setattr(counting, "EXACT_COUNT_LIMIT", 20)
+    codes = resolve_patterns(parse_list_params({"address__city_code__contains": ["7"]}))
+    assert len(codes.filters[0].matching or ()) == 150
+    counted = contact_count(codes)
+    assert (counted.value, counted.exact) == (10, True)
+    # a pattern of few values is the planner's sum
+    few = resolve_patterns(parse_list_params({"address__city_code__contains": ["70"]}))
+    assert contact_count(few).method == "planner"
 
 
 def test_a_month_of_a_big_result_is_counted_from_the_date_parts_statistics(
