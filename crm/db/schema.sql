@@ -108,15 +108,17 @@ CREATE OR REPLACE FUNCTION crm_sort_keys(val text[]) RETURNS text[]
     RETURN ARRAY(SELECT crm_sort_key(v) FROM unnest(val) v);
 
 -- The end of the range of keys that start with the letters `prefix` (a name's case-
--- insensitive prefix, crm/sql.py): the prefix with its last character's successor, since
--- the keys sort by code point ("C"); NULL where there is none (no letters, or a last
--- character before a gap in the code points), and the range then has no end. A range, not
--- `LIKE prefix || '%'`: the planner reads ranges of both the name and its key from their
--- extended statistics (indexes.sql), where it multiplied LIKE's selectivity by the name's.
+-- insensitive prefix, crm/sql.py), and of the upper() of names that start with an upper()
+-- prefix: the prefix with its last character's successor, since both sort by code point
+-- (U+E000 after U+D7FF: UTF-8 encodes no surrogate); NULL where there is none (no letters,
+-- or U+10FFFF last), and the range then has no end. A range, not `LIKE prefix || '%'`: the
+-- planner reads ranges of the name, its key and its upper() from their extended statistics
+-- (indexes.sql), where it multiplied LIKE's selectivity by the others'.
 CREATE OR REPLACE FUNCTION crm_prefix_end(prefix text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
-    RETURN CASE WHEN prefix <> '' AND ascii(right(prefix, 1)) NOT IN (55295, 1114111)
-                THEN left(prefix, -1) || chr(ascii(right(prefix, 1)) + 1) END;
+    RETURN CASE WHEN prefix <> '' AND ascii(right(prefix, 1)) <> 1114111
+                THEN left(prefix, -1) || chr(CASE ascii(right(prefix, 1)) WHEN 55295 THEN 57344
+                                             ELSE ascii(right(prefix, 1)) + 1 END) END;
 
 -- The value that a key ends with (a search sorted by the key tests it once per distinct key).
 CREATE OR REPLACE FUNCTION crm_sort_value(key text) RETURNS text
