@@ -34,7 +34,6 @@ from crm.selectors.indexes import (
 MIN_WALK, MAX_WALK = 2_000, 100_000
 KEY_OF = {f.sort_key.name: f.name for f in FIELDS.values() if f.sort_key}  # key -> its field
 ESTIMATE_ERROR = 0.05  # of the table, that an estimated count may miss by
-WALK_COST_FACTOR = 4  # see _affordable_rows
 
 
 def walk_budget(
@@ -53,7 +52,7 @@ def walk_budget(
     if facts.group_rows is not None:
         matches = _group_share(matches, facts.group_rows, _filters_the_group(query, facts))
     rows = query.page_size + 1 if rows is None else rows
-    budget = _bounded_walk(matches, rows, _affordable_rows(matches, facts))
+    budget = _bounded_walk(matches, rows, _affordable_rows(matches, facts, keys[0]))
     if facts.group_rows is not None:  # a walk costs about what a read of as many rows does
         budget = min(budget, max(facts.group_rows, MIN_WALK))
     return 0 if _falls_short(matches, rows, budget) else budget
@@ -158,7 +157,12 @@ def _expected_walk(matches: Count, rows: int) -> int:
     return 4 * rows * matches.total // max(matches.value, 1)
 
 
-def _affordable_rows(matches: Count, facts: Facts) -> int:
+def _row_cost(facts: Facts, key: OrderKey) -> float | None:
+    """The cost of a row walked along `key`'s index (Facts.walk_row_costs)."""
+    return facts.walk_row_costs.get(key.field.column)
+
+
+def _affordable_rows(matches: Count, facts: Facts, key: OrderKey) -> int:
     """The rows a walk can read for what its fallback costs, by the planner's units, which
     lift MAX_WALK for a walk whose matches are spread thin along the sort key's index: the
     fallback reads every match by the filter's own path (Count.path_cost), and a weak path
@@ -173,16 +177,13 @@ def _affordable_rows(matches: Count, facts: Facts) -> int:
     (`created__year=2023&relationship__last_activity__year=2026&ordering=last_updated`
     meets it after every row updated before 2023), and a walk to what the fallback's cost
     buys read 517,000 rows there: 1.6-2.0 s on PostgreSQL 15, whose 128 MB of shared
-    buffers make a walk out of the table's order ten times slower than its cost says.
-
-    The planner prices a row walked along an index in the table's order (the ids) at a
-    quarter to a sixth of a row read by a bitmap or an index range, where in memory they
-    take about the same time (at 3M: 888,000 ids walked in 0.23-0.36 s for a cost of 51,000;
-    the fallback's index range of 147,000 rows in 55 ms for 52,000): so a quarter of the
-    rows its cost says (WALK_COST_FACTOR)."""
-    if matches.path_cost is None or not facts.walk_row_cost:
+    buffers make a walk out of the table's order ten times slower than the planner's share
+    of a whole walk says (so a walked row's cost, facts.walk_row_cost, is a page at random
+    there)."""
+    cost = _row_cost(facts, key)
+    if matches.path_cost is None or not cost:
         return 0
-    return int(matches.path_cost / facts.walk_row_cost / WALK_COST_FACTOR)
+    return int(matches.path_cost / cost)
 
 
 def _filters_the_group(query: ListQuery, facts: Facts) -> bool:
@@ -238,18 +239,21 @@ def calendar_fits_the_group(query: ListQuery, facts: Facts, lookups: set[str], r
     return rows * months < facts.group_rows * group.value
 
 
-def walk_is_cheaper(facts: Facts, rows: int | None) -> bool:
-    """Whether the walk of the sort key's index that holds `rows` matches four times over
-    costs less than reading every match by the filter's path, by the planner's costs (with
-    _affordable_rows' allowance for a walk's row): the few matches of a filter whose path
-    is an index of half the table read in its own order (`relationship__last_activity__
-    day=29&relationship__last_activity__month=8&gender__contains=F&page=10`: 4,600 women
-    read by the gender index, 1.1-1.5 s at 3M), where the id index holds them every 700
-    rows."""
+def walk_is_cheaper(facts: Facts, rows: int | None, key: OrderKey) -> bool:
+    """Whether the walk of the sort key's index that holds `rows` matches twice over, at
+    their share of the table, costs less than reading every match by the filter's path
+    (_affordable_rows): the few matches of a filter whose path is an index of half the
+    table read in its own order (`relationship__last_activity__day=29&relationship__last_
+    activity__month=8&gender__contains=F&page=10`: 4,600 women read by the gender index,
+    1.1-1.5 s at 3M), where the id index holds them every 700 rows. (Four times over, once a
+    walked row out of the table's order cost a page at random, the 51 rows of `id__gt=
+    1350770&search=am+thomas&ordering=relationship__last_activity`, 32,000 rows in, were
+    not walked for: the 4,775 matches' 40,700 pages were read instead, 180 ms on PostgreSQL
+    15 where the walk took 64.)"""
     matches = facts.matches
     if rows is None or matches is None:
         return False
-    return _expected_walk(matches, rows) < _affordable_rows(matches, facts)
+    return _expected_walk(matches, rows) // 2 < _affordable_rows(matches, facts, key)
 
 
 # A walk's budget is sized so that a failed walk costs about what its fallback does (ski
@@ -277,6 +281,13 @@ def walk_is_cheaper(facts: Facts, rows: int | None) -> bool:
 # and 50505): PostgreSQL 15 total 26.1 -> 24.5 s, p99 465 -> 430 ms, slowest 2.0 -> 1.5 s;
 # embedded 14.8 -> 14.8 s, p99 289 -> 282 ms; the median request +0.2 ms (a walk's first
 # step and the function's call are planned on every long walk, 0.1 ms more planning).
+# So does a shorter walk whose budget costs at least half its fallback (facts.walk_row_cost,
+# Count.path_cost), where failing would double the page's cost: out of the table's order a
+# row costs a page, and the budget that the fallback's cost buys is fewer rows than
+# PROBE_FROM (tests/test_plan_guard.py: walked whole, then the fallback). Not one that costs
+# far less than its fallback: the sample's few hits sent `address__street__in=Kärntner Ring,
+# Hauptstraße&relationship__created__day=16&ordering=-created`, after a first step of 6,900
+# rows without a match, to a fallback of 0.22 s, where walking on found the page in 28 ms.
 PROBE_FROM = 20_000
 PROBE_ROWS = 7_500
 PROBE_HITS = 32
@@ -291,14 +302,17 @@ class Probe:
     percent: float  # of the table, the block sample taken when the first step falls short
 
 
-def walk_probe(facts: Facts, rows: int, budget: int) -> Probe | None:
-    """Whether a walk of `budget` rows for `rows` matches goes in two steps, and how. Not
+def walk_probe(facts: Facts, key: OrderKey, rows: int, budget: int) -> Probe | None:
+    """Whether a walk of `key`'s index, `budget` rows for `rows` matches, goes in two steps,
+    and how. Not
     inside a group of equal first keys: its walk reads at most the group's rows, and its
     matches, a group's share, are too few for the sample to say where they lie."""
     matches = facts.matches
     if matches is None or not matches.total or facts.group_rows is not None:
         return None
     near = max(_expected_walk(matches, rows), MIN_WALK)
-    if budget < max(PROBE_FROM, 2 * near):
+    cost, fallback = _row_cost(facts, key), matches.path_cost
+    dear = bool(cost and fallback and 2 * budget * cost >= fallback)
+    if budget < 2 * near or (budget < PROBE_FROM and not dear):
         return None
     return Probe(near, min(100.0, 100 * PROBE_ROWS / matches.total))

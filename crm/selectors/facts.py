@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 import orjson
+from django.conf import settings
 
 from crm.case_variants import variants_by_upper
 from crm.fields import FIELDS, RANK, SEARCHED_VALUE_FIELDS, SUBSTRING_LOOKUPS, VALUE_FIELDS, Kind
@@ -116,7 +117,7 @@ def gather_facts(query: ListQuery, keys: list[OrderKey], matches: Count | None) 
     return replace(
         known,
         few_values=few_values(key_columns_asked(query, keys, known)),
-        walk_row_cost=walk_row_cost(keys[0]) if costed else None,
+        walk_row_costs=_walk_row_costs(keys) if costed else {},
         term_rows=_commonest_term_rows(query, keys),
     )
 
@@ -134,11 +135,40 @@ def _commonest_term_rows(query: ListQuery, keys: list[OrderKey]) -> int:
     return max(term_candidates(indexed)) if indexed and len(keys) > 2 else 0
 
 
-# The planner's cost per row of reading the table in a sort key's order by its index (the
-# table's rows fetched too), in the units of crm_count()'s path_cost: kept per key and
-# direction for PLANNER_TTL, like the distinct counts (both change on ANALYZE). None when
-# the planner would not read that order from an index.
+# The cost of a row walked along a sort key's index (the table's row fetched too), in the
+# units of crm_count()'s path_cost, which budget.walk_budget sets against it: kept per key
+# and direction for PLANNER_TTL, like the distinct counts (both change on ANALYZE). None when
+# the planner would not read that order from an index. The planner prices the walk of the
+# whole index, each of the table's pages fetched once: about 0.1 a row at 3M, whatever the
+# key (the ids 0.103, last_updated 0.108). A walk of part of it costs more:
+# - Along the table's order (table_order), the walk reads the table's pages one after the
+#   other, for about four times that share (WALK_COST_FACTOR): 888,000 ids walked in
+#   0.23-0.36 s for a cost of 51,000, where the fallback's index range of 147,000 rows took
+#   55 ms for 52,000.
+# - Out of it, each row is a page read at random, as the planner prices a walk of fewer rows
+#   than the table has pages (random_page_cost, config/settings.py): `gender__contains=F&
+#   search=hannover&ordering=last_updated,created&page=50` walked 138,000 rows of the
+#   last_updated index in 0.40-0.46 s on PostgreSQL 15 (0.24 embedded) where its fallback
+#   read the 27,000 matches' 44,850 pages for 68,800 units in 0.24 s (0.11-0.15): a row
+#   walked costs about one unit, not the 0.108 (nor four times that) the planner's share says.
+#   Unless a value's rows share pages: the (column, id) index gives each value's rows in id
+#   order, so a walk through a gender's reads its pages in order, 1.5 million women over the
+#   table's 120,000 pages, a page for every 12 rows. So a page for every rows-per-page
+#   divided by the column's distinct values, at most one a row: at the cost of a page each,
+#   `address__id__gt=523768&ordering=gender,relationship__created` gave up its walk of the
+#   women 130,000 rows in, before their first address id past the bound (0.37 s on
+#   PostgreSQL 15, 0.11 walked on).
+WALK_COST_FACTOR = 4
+RANDOM_PAGE_COST = float(settings.SESSION_SETTINGS["random_page_cost"])
+ROWS_PER_PAGE_SQL = (
+    "SELECT reltuples / greatest(relpages, 1) FROM pg_class WHERE oid = 'crm_contactrow'::regclass"
+)
 _walk_costs: dict[str, tuple[float, float | None]] = {}
+
+
+def _walk_row_costs(keys: list[OrderKey]) -> dict[str, float]:
+    costs = {k.field.column: walk_row_cost(k) for k in keys}
+    return {column: cost for column, cost in costs.items() if cost is not None}
 
 
 def walk_row_cost(head: OrderKey) -> float | None:
@@ -151,8 +181,16 @@ def walk_row_cost(head: OrderKey) -> float | None:
         f"EXPLAIN (FORMAT JSON) SELECT * FROM crm_contactrow ORDER BY {order} LIMIT 1", []
     )
     scan = orjson.loads(plan)[0]["Plan"]["Plans"][0]
-    indexed = scan["Node Type"] in ("Index Scan", "Index Only Scan")
-    cost = scan["Total Cost"] / max(scan["Plan Rows"], 1) if indexed else None
+    cost = None
+    if scan["Node Type"] in ("Index Scan", "Index Only Scan"):
+        share = scan["Total Cost"] / max(scan["Plan Rows"], 1)
+        column = head.field.column
+        if table_order([column])[column]:
+            cost = share * WALK_COST_FACTOR
+        else:
+            ((per_page,),) = fetch_rows(ROWS_PER_PAGE_SQL, [])
+            pages = min(1.0, distinct_values([column])[column] / max(per_page, 1.0))
+            cost = share + RANDOM_PAGE_COST * pages
     _walk_costs[order] = (time.monotonic(), cost)
     return cost
 

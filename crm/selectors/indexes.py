@@ -32,9 +32,10 @@ class Facts:
     group_rows: int | None = None
     # the fields those groups' equalities fix, besides the query's own equality filters
     group_fixed: frozenset[str] = frozenset()
-    # the planner's cost per row of walking the first sort key's index, in the units of
-    # Count.path_cost (facts.walk_row_cost); None when unknown
-    walk_row_cost: float | None = None
+    # sort key column -> the cost of a row walked along its index, in the units of
+    # Count.path_cost (facts.walk_row_cost), for the keys of the order: a group's walk is
+    # of the next key's; none when unknown
+    walk_row_costs: Mapping[str, float] = field(default_factory=dict)
     # the planner's estimate of the rows holding the commonest search term read through
     # search_text's trigram index (count.term_candidates), for a page read by groups
     # (plan.reads_group_apart); else 0

@@ -282,7 +282,7 @@ def collects(
         many_values = not facts.few_values.get(keys[0].field.column, True)
         by_groups = not (many_values and offset == 0)
         return matches.value <= SMALL_RESULT or (matches.method == "bounded" and by_groups)
-    return matches.value <= SMALL_RESULT and not walk_is_cheaper(facts, rows)
+    return matches.value <= SMALL_RESULT and not walk_is_cheaper(facts, rows, keys[0])
 
 
 def reads_by_groups(keys: list[OrderKey]) -> bool:

@@ -101,7 +101,7 @@ class RowRanges:
         on_key = key_ranges(self.query, keys[0])
         walked = [f"{extra} AND {where_sql(r + on_key, [], self.bind)}"
                   for r in index_ranges(self.query, keys) or [[]]]  # fmt: skip
-        probe = walk_probe(self.facts, rows, budget)
+        probe = walk_probe(self.facts, keys[0], rows, budget)
         return first_rows(where, extra, keys, rows, budget, walked=walked, source=self.source,
                           probe=probe, bound=bound)  # fmt: skip
 
