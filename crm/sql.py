@@ -533,16 +533,22 @@ def _unindexed(f: Field) -> str:
     return f"({f.column} + 0)"
 
 
-def _after_value(k: OrderKey, value: Any, bind: Binder) -> list[str]:
+def _after_value(k: OrderKey, value: Any, bind: Binder, *, nullable: bool) -> list[str]:
     """Predicates for 'strictly after `value`' on one key, each a separate index range."""
     column = k.field.column
     if value is None:  # NULLs are last ascending, first descending
         return [f"{column} IS NOT NULL"] if k.descending else []
     op = "<" if k.descending else ">"
     branches = [f"{column} {op} {bind(value, k.field.kind)}"]
-    if k.field.nullable and not k.descending:
+    if nullable and not k.descending:
         branches.append(f"{column} IS NULL")
     return branches
+
+
+def non_null_columns(filters: Iterable[Filter]) -> frozenset[str]:
+    """The columns that the filters hold no NULL in: every filter but `isnull=true` is false
+    on a NULL."""
+    return frozenset(f.field.column for f in filters if not (f.lookup == "isnull" and f.value))
 
 
 def equal_sql(k: OrderKey, value: Any, bind: Binder) -> str:
@@ -566,18 +572,27 @@ class Branch:
         return f"{self.equal} AND {self.after}"
 
 
-def keyset_branches(keys: list[OrderKey], values: list[Any], bind: Binder) -> list[Branch]:
+def keyset_branches(
+    keys: list[OrderKey], values: list[Any], bind: Binder, *, non_null: frozenset[str] = frozenset()
+) -> list[Branch]:
     """'After the row with these key values' as disjoint predicates, in sort order, each with
     the number of leading keys it fixes (its rows are ordered by the keys after those).
 
     Rows after (v1, ..., vn) are: same v1..v(n-1) and after vn, then same v1..v(n-2) and
     after v(n-1), and so on. Each branch is one index range scan; a single OR of them
     could not use an index at all, which made deep pages scan from the start.
+
+    A nullable key's NULLs are a branch of their own, unless the query's filters hold no
+    NULL in its column (`non_null`, non_null_columns): read a month at a time for a month
+    filter on the key (plan.CALENDAR_PARTS), that empty branch read every such month of
+    the key's index, 370,000 rows (1.2 s of a cursor page of `relationship__last_activity__
+    month=10&...&ordering=relationship__last_activity` on PostgreSQL 15 at 3M).
     """
     branches = []
     for i in range(len(keys) - 1, -1, -1):
         prefix = [equal_sql(k, v, bind) for k, v in zip(keys[:i], values[:i], strict=True)]
-        for after in _after_value(keys[i], values[i], bind):
+        nullable = keys[i].field.nullable and keys[i].field.column not in non_null
+        for after in _after_value(keys[i], values[i], bind, nullable=nullable):
             branches.append(Branch(i, " AND ".join(prefix) or "TRUE", after))
     return branches
 

@@ -28,7 +28,7 @@ from crm.selectors import (
 )
 from crm.selectors import count as counting
 from crm.selectors.plan import bound_columns_asked
-from crm.sql import Binder, where_sql
+from crm.sql import Binder, keyset_branches, non_null_columns, where_sql
 from crm.views import _with_page_seen
 
 URL = "/crm/appusers"
@@ -962,6 +962,51 @@ def test_nulls_last_ascending_first_descending(api_client: Client,
     d = make_contact(points=1, birthday=None)
     assert ids(get(api_client, {"ordering": "birthday"}))[-1] == d.pk
     assert ids(get(api_client, {"ordering": "-birthday"}))[0] == d.pk
+
+
+def test_a_keysets_nulls_are_no_branch_where_the_filters_hold_none() -> None:
+    """A filter on a nullable key holds no NULL in it (but `isnull=true`): its cursor's NULLs
+    branch is empty, and read a month at a time (a month filter on the key) it cost a read
+    of every such month of the key's index."""
+    activity = parse_ordering("relationship__last_activity")
+    after = [datetime(2024, 10, 10, tzinfo=UTC), 7]
+
+    def branches(params: dict[str, list[str]]) -> list[str]:
+        non_null = non_null_columns(parse_list_params(params).filters)
+        return [b.after for b in keyset_branches(activity, after, Binder(), non_null=non_null)]
+
+    nulls = "relationship_last_activity IS NULL"
+    assert nulls in branches({})
+    assert nulls not in branches({"relationship__last_activity__month": ["10"]})
+    assert nulls not in branches({"relationship__last_activity__isnull": ["false"]})
+    assert nulls in branches({"relationship__last_activity__isnull": ["true"]})
+    assert nulls in branches({"relationship__points__gte": ["1"]})  # another column
+
+
+def test_a_cursor_reaches_the_nulls_that_the_filters_keep(
+    api_client: Client, make_contact: MakeContact
+) -> None:
+    active = [make_contact(last_activity=datetime(2024, 10, d, tzinfo=UTC)) for d in (3, 1, 2)]
+    idle = [make_contact(points=None) for _ in range(2)]  # no relationship: NULL
+    ordering = {"ordering": "relationship__last_activity", "page_size": "2"}
+    seen = _walk(api_client, {**ordering})
+    assert seen == [active[1].pk, active[2].pk, active[0].pk, *[c.pk for c in idle]]
+    assert _walk(api_client, {**ordering, "relationship__last_activity__month": "10"}) == (seen[:3])
+    assert (
+        _walk(api_client, {**ordering, "relationship__last_activity__isnull": "true"}) == (seen[3:])
+    )
+
+
+def _walk(api_client: Client, params: dict[str, Any]) -> list[int]:
+    """Every id of a cursor walk, page after page."""
+    found: list[int] = []
+    response = get(api_client, params)
+    while True:
+        found += ids(response)
+        link = response.json()["next"]
+        if not link:
+            return found
+        response = api_client.get(link)
 
 
 def test_the_unfiltered_estimate_is_kept_for_a_few_seconds(

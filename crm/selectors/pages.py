@@ -33,6 +33,7 @@ from crm.sql import (
     Kind,
     cut_sql,
     keyset_branches,
+    non_null_columns,
     order_sql,
     query_where_sql,
     row_json_sql,
@@ -183,7 +184,11 @@ def _rows_sql(ranges: RowRanges, keys: list[OrderKey], reader: Reader, after: li
     where = query_where_sql(query, bind, filters=filters, ranged=ranged)
     first_key = first_key_rows(reader, ranges, keys, filters, where, ranged)
     limit = query.page_size + 1  # one extra row tells whether there is a next page
-    branches = [Branch(0, "TRUE", "TRUE")] if after is None else keyset_branches(keys, after, bind)
+    branches = (
+        [Branch(0, "TRUE", "TRUE")]
+        if after is None
+        else keyset_branches(keys, after, bind, non_null=non_null_columns(query.filters))
+    )
     branches = _case_split(keys[0], cuts, branches, bind) if cuts else branches
     columns = ", ".join(k.field.column for k in keys)
     if not branches:
