@@ -818,6 +818,23 @@ def test_a_calendar_day_of_birthdays_reads_few_rows(explain) -> None:
     assert not too_many, f"rows read: {too_many}"
 
 
+def test_a_calendar_cursor_reads_from_its_own_month(explain: Any) -> None:
+    """A cursor page under a month filter on its key, read a month at a time: its branch
+    starts at the cursor's month (strategies._months), where each earlier such month was
+    read whole for none of its rows, and the branch of the key's NULLs, which the filter
+    excludes, reads none (crm/sql.py keyset_branches). Bound: the key's rows from the cursor
+    on, and a few more."""
+    field = FIELDS["relationship__last_activity"]
+    newest = _scalar("SELECT max(relationship_last_activity) FROM crm_contactrow")
+    start = newest.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    query = ListQuery(filters=[Filter(field, "month", newest.month)],
+                      ordering=parse_ordering("relationship__last_activity"))  # fmt: skip
+    since = f"relationship_last_activity >= '{start.isoformat()}'"
+    after = _scalar(f"SELECT count(*) FROM crm_contactrow WHERE {since}")  # noqa: S608
+    read = explain(*_as_the_view(query, Cursor([start, 0], False)))
+    assert read <= after + MAX_ROWS_READ // 10, f"{read} rows read, {after} from the cursor on"
+
+
 def test_each_day_of_a_calendar_is_read_from_the_key_index_alone(seeded: None) -> None:
     """`birthday__day=20&ordering=-address__street,birthday`, page 5: the birthdays of a
     street group are read a day at a time (strategies.calendar_rows). The planner took each
