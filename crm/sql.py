@@ -113,11 +113,8 @@ def escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def filter_sql(
-    f: Filter, bind: Binder, *, ranges: bool = True, one_scan: bool = False, keyed: bool = False
-) -> str:
-    """`one_scan`: as search_sql's, for a substring's redundant search_text condition;
-    `keyed`: the field's sort key prefix is ANDed with it (_case_insensitive_sql)."""
+def filter_sql(f: Filter, bind: Binder, *, ranges: bool = True, one_scan: bool = False) -> str:
+    """`one_scan`: as search_sql's, for a substring's redundant search_text condition."""
     column, kind, lookup = f.field.column, f.field.kind, f.lookup
     if f.field.key_of:
         return _sort_key_sql(f, bind)
@@ -132,7 +129,7 @@ def filter_sql(
     if lookup == "range":
         return f"{column} BETWEEN {bind(f.value[0], kind)} AND {bind(f.value[1], kind)}"
     if lookup in ("iexact", "istartswith"):
-        return _case_insensitive_sql(f, bind, ranges=ranges and not keyed)
+        return _case_insensitive_sql(f, bind, ranges=ranges)
     if lookup == "startswith":
         return _prefix_sql(column, f.value, bind)
     if lookup == "year":
@@ -192,8 +189,8 @@ def _case_insensitive_sql(f: Filter, bind: Binder, *, ranges: bool) -> str:
     one, whose bitmap the planner ANDed with the key's as if they were independent (the
     108,000 Fischers expected as 3,918 in `last_name__istartswith=Fisc&relationship__id__
     gte=2653824`, read whole for 12,000 of the ids' range: 275 ms on PostgreSQL 15; 40 ms
-    by the key's and the ids' ranges). So filter_sql (`keyed`) asks for no variants then,
-    and the prefix is upper()'s range alone (_upper_prefix_sql)."""
+    by the key's and the ids' ranges). So where_sql asks for no variants then, and the
+    prefix is upper()'s range alone (_upper_prefix_sql)."""
     column, value = f.field.column, f.value
     match = (
         _upper_prefix_sql(column, value, bind)
@@ -489,12 +486,12 @@ def where_sql(
         and _in_search_text(f.field.column, f.lookup, f.value)
     ]  # fmt: skip
     one_scan = len(terms) + len(substrings) > 1
-    keyed = {f.field.key_of for f in filters if f.lookup == "sortprefix"}
+    # and a field whose sort key's prefix is ANDed has that for its index path
+    # (_case_insensitive_sql)
+    unranged = {f.field.key_of for f in filters if f.lookup == "sortprefix"}
+    unranged |= {ranged.name} if ranged else set()
     parts = [
-        filter_sql(
-            f, bind, ranges=f.field != ranged, one_scan=one_scan, keyed=f.field.name in keyed
-        )
-        for f in filters
+        filter_sql(f, bind, ranges=f.field.name not in unranged, one_scan=one_scan) for f in filters
     ]
     parts += [
         held_sql(t, held[t], bind)

@@ -304,9 +304,9 @@ class Probe:
 
 def walk_probe(facts: Facts, key: OrderKey, rows: int, budget: int) -> Probe | None:
     """Whether a walk of `key`'s index, `budget` rows for `rows` matches, goes in two steps,
-    and how. Not
-    inside a group of equal first keys: its walk reads at most the group's rows, and its
-    matches, a group's share, are too few for the sample to say where they lie."""
+    and how. Not inside a group of equal first keys: its walk reads at most the group's
+    rows, and its matches, a group's share, are too few for the sample to say where they
+    lie."""
     matches = facts.matches
     if matches is None or not matches.total or facts.group_rows is not None:
         return None
